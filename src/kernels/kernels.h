@@ -1,0 +1,94 @@
+// Internal interface of the measure kernels. Each kernel reduces one chunk of
+// a vector to a `partial`; src/measures.cc splits inputs into chunks, runs
+// them on all cores and merges the partials in a fixed order.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace shannon::kernels {
+
+/// An unevaluated sum hi + lo whose additions are exact up to |lo| rounding (TwoSum).
+struct dd {
+  double hi = 0.0;
+  double lo = 0.0;
+
+  void add(double x) {
+    const double s = hi + x;
+    const double z = s - hi;
+    lo += (hi - (s - z)) + (x - z);
+    hi = s;
+  }
+  void add(const dd& other) {
+    add(other.hi);
+    lo += other.lo;
+  }
+  [[nodiscard]] double value() const { return hi + lo; }
+};
+
+/// Bits of partial::flags.
+enum flag : unsigned {
+  kBadP = 1U,      ///< some p is negative, NaN or infinite (or > 1 for information)
+  kBadQ = 2U,      ///< some q is negative, NaN or infinite
+  kInfinite = 4U,  ///< some p > 0 meets q = 0: the measure is +inf
+};
+
+/// What one pass over a chunk yields; sums are in nats and of the scaled inputs.
+struct partial {
+  /// entropy: sum p ln p; cross entropy: sum p ln q; KL: sum p ln(p/q) + q - p (each term >= 0).
+  dd terms;
+  dd mass_p;  ///< sum p
+  dd mass_q;  ///< sum q; for KL obtained exactly as sum p + sum (q - p)
+  dd excess;  ///< KL only: sum (q - p), exact to the last bit of the result
+  unsigned flags = 0;
+
+  void merge(const partial& other) {
+    terms.add(other.terms);
+    mass_p.add(other.mass_p);
+    mass_q.add(other.mass_q);
+    excess.add(other.excess);
+    flags |= other.flags;
+  }
+};
+
+// Dispatched kernels (SIMD, best target of this CPU or SHANNON_FORCE_ISA).
+// The inputs are divided by sp and sq first (1 unless normalizing): division,
+// unlike a reciprocal, keeps x / sum(x) <= 1.
+partial mass(const double* p, std::size_t n);
+partial mass(const float* p, std::size_t n);
+partial entropy(const double* p, std::size_t n, double sp);
+partial entropy(const float* p, std::size_t n, double sp);
+partial cross_entropy(const double* p, const double* q, std::size_t n, double sp, double sq);
+partial cross_entropy(const float* p, const float* q, std::size_t n, double sp, double sq);
+partial kl_divergence(const double* p, const double* q, std::size_t n, double sp, double sq);
+partial kl_divergence(const float* p, const float* q, std::size_t n, double sp, double sq);
+/// out_i = -ln(p_i / sp) / ln_b; returns kBadP if some p_i / sp is outside [0, 1] or NaN.
+unsigned information(const double* p, double* out, std::size_t n, double sp, double ln_b);
+unsigned information(const float* p, float* out, std::size_t n, double sp, double ln_b);
+
+/// Plain scalar implementations of the same contracts with <cmath>: the oracle of the tests.
+namespace reference {
+partial mass(const double* p, std::size_t n);
+partial mass(const float* p, std::size_t n);
+partial entropy(const double* p, std::size_t n, double sp);
+partial entropy(const float* p, std::size_t n, double sp);
+partial cross_entropy(const double* p, const double* q, std::size_t n, double sp, double sq);
+partial cross_entropy(const float* p, const float* q, std::size_t n, double sp, double sq);
+partial kl_divergence(const double* p, const double* q, std::size_t n, double sp, double sq);
+partial kl_divergence(const float* p, const float* q, std::size_t n, double sp, double sq);
+unsigned information(const double* p, double* out, std::size_t n, double sp, double ln_b);
+unsigned information(const float* p, float* out, std::size_t n, double sp, double ln_b);
+}  // namespace reference
+
+/// Applies SHANNON_FORCE_ISA once; every dispatched kernel calls it first.
+void ensure_isa();
+
+/// The Highway target bit of the kernels' active target.
+std::int64_t active_target();
+
+// Near p = q the KL term p (d - ln(1 + d)), d = (q - p) / p, is evaluated as
+// p (s d - 2 s^3 sum_k s^2k / (2k + 3)) with s = d / (2 + d): no cancellation.
+inline constexpr double kKlNear = 0.25;
+inline constexpr int kKlSeriesTerms = 11;
+
+}  // namespace shannon::kernels

@@ -1,0 +1,229 @@
+// The measures: argument checks, then the kernels over fixed chunks on all
+// cores, merged in chunk order so that results do not depend on the number
+// of threads.
+#include "shannon/measures.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstddef>
+#include <limits>
+#include <vector>
+
+#include "kernels/kernels.h"
+#include "parallel.h"
+#include "validate.h"
+
+namespace shannon {
+namespace {
+
+using detail::arg_name;
+using kernels::partial;
+
+constexpr arg_name kP{"p", std::nullopt};
+constexpr arg_name kQ{"q", std::nullopt};
+
+arg_name row_of(arg_name arg, std::optional<std::size_t> row) { return {arg.name, row}; }
+
+/// The divisor of normalize: sum(p), after checking the values; 1 otherwise.
+template <class T>
+double divisor_of(std::span<const T> p, const options& opt, arg_name arg) {
+  if (!opt.normalize) return 1.0;
+  const partial s = detail::reduce_chunks(
+      p.size(), [&](std::size_t b, std::size_t n) { return kernels::mass(p.data() + b, n); });
+  if ((s.flags & kernels::kBadP) != 0U) detail::check_values(p, arg);
+  const double sum = s.mass_p.value();
+  detail::check_divisor(sum, arg);
+  return sum;
+}
+
+/// Throws for bad values or (without normalize) a sum away from 1, as the kernel flagged.
+template <class T>
+void check_partial(const partial& s, std::span<const T> p, std::span<const T> q,
+                   const options& opt, std::optional<std::size_t> row) {
+  if (opt.unchecked) return;
+  if ((s.flags & kernels::kBadP) != 0U) detail::check_values(p, row_of(kP, row));
+  if ((s.flags & kernels::kBadQ) != 0U) detail::check_values(q, row_of(kQ, row));
+  if (opt.normalize) return;
+  detail::check_sum<T>(s.mass_p.value(), p.size(), row_of(kP, row));
+  if (!q.empty()) detail::check_sum<T>(s.mass_q.value(), q.size(), row_of(kQ, row));
+}
+
+enum class measure { entropy, cross_entropy, kl_divergence };
+
+/// One measure of one vector pair (q empty for entropy), in the unit of opt.base.
+template <measure M, class T>
+double evaluate(std::span<const T> p, std::span<const T> q, const options& opt,
+                std::optional<std::size_t> row) {
+  if (!opt.unchecked) {
+    detail::check_not_empty(p.size(), row_of(kP, row));
+    if constexpr (M != measure::entropy) detail::check_not_empty(q.size(), row_of(kQ, row));
+  }
+  if constexpr (M != measure::entropy) detail::check_same_length(p.size(), q.size());
+  if (p.empty()) return 0.0;
+  const double sp = divisor_of(p, opt, row_of(kP, row));
+  double sq = 1.0;
+  if constexpr (M != measure::entropy) sq = divisor_of(q, opt, row_of(kQ, row));
+
+  const partial s = detail::reduce_chunks(p.size(), [&](std::size_t b, std::size_t n) {
+    if constexpr (M == measure::entropy) {
+      return kernels::entropy(p.data() + b, n, sp);
+    } else if constexpr (M == measure::cross_entropy) {
+      return kernels::cross_entropy(p.data() + b, q.data() + b, n, sp, sq);
+    } else {
+      return kernels::kl_divergence(p.data() + b, q.data() + b, n, sp, sq);
+    }
+  });
+  check_partial(s, p, q, opt, row);
+  if ((s.flags & kernels::kInfinite) != 0U) return std::numeric_limits<double>::infinity();
+
+  double nats = 0.0;
+  if constexpr (M == measure::kl_divergence) {
+    // Sum of the non-negative terms p ln(p/q) + q - p, less sum(q - p), both to double-double.
+    kernels::dd total = s.terms;
+    total.add(-s.excess.hi);
+    total.lo -= s.excess.lo;
+    nats = total.value();
+  } else {
+    // 0 - x rather than -x: an entropy of 0 is +0.
+    nats = 0.0 - s.terms.value();
+  }
+  return nats / opt.base.ln();
+}
+
+/// One value per row, rows in parallel when they are short.
+template <measure M, class T>
+void evaluate_rows(matrix_view<T> p, const matrix_view<T>* q, std::span<T> out,
+                   const options& opt) {
+  if (q != nullptr && (q->rows != p.rows || q->cols != p.cols)) {
+    throw shape_mismatch("p is " + std::to_string(p.rows) + " x " + std::to_string(p.cols) +
+                         " but q is " + std::to_string(q->rows) + " x " +
+                         std::to_string(q->cols) + ": they must have the same shape");
+  }
+  if (out.size() != p.rows) {
+    throw shape_mismatch("out has " + std::to_string(out.size()) + " elements for " +
+                         std::to_string(p.rows) + " rows");
+  }
+  const auto one_row = [&](std::size_t r) {
+    return static_cast<T>(evaluate<M, T>(p.row(r), q != nullptr ? q->row(r) : std::span<const T>(),
+                                         opt, r));
+  };
+  if (!detail::rows_in_parallel(p.rows, p.cols)) {
+    for (std::size_t r = 0; r < p.rows; ++r) out[r] = one_row(r);
+    return;
+  }
+  // Exceptions may not leave a parallel region: find the first bad row, then redo it.
+  std::size_t first_bad = p.rows;
+  const auto rows = static_cast<std::ptrdiff_t>(p.rows);
+#pragma omp parallel for schedule(static) reduction(min : first_bad)
+  for (std::ptrdiff_t r = 0; r < rows; ++r) {
+    try {
+      out[r] = one_row(static_cast<std::size_t>(r));
+    } catch (...) {
+      first_bad = std::min(first_bad, static_cast<std::size_t>(r));
+    }
+  }
+  if (first_bad < p.rows) out[first_bad] = one_row(first_bad);
+}
+
+template <class T>
+void information_into(std::span<const T> p, std::span<T> out, const options& opt) {
+  if (out.size() != p.size()) {
+    throw shape_mismatch("out has " + std::to_string(out.size()) + " elements but p has " +
+                         std::to_string(p.size()));
+  }
+  const double sp = divisor_of(p, opt, kP);
+  const partial s = detail::reduce_chunks(p.size(), [&](std::size_t b, std::size_t n) {
+    partial chunk;
+    chunk.flags = kernels::information(p.data() + b, out.data() + b, n, sp, opt.base.ln());
+    return chunk;
+  });
+  if (!opt.unchecked && (s.flags & kernels::kBadP) != 0U) {
+    detail::check_values(p, kP, /*at_most_one=*/true, sp);
+  }
+}
+
+}  // namespace
+
+double information(double p, log_base base) {
+  if (std::isnan(p) || p < 0.0 || p > 1.0) {
+    throw invalid_distribution("p = " + detail::format_value(p) +
+                               " is not a probability: it must lie in [0, 1]");
+  }
+  if (p == 0.0) return std::numeric_limits<double>::infinity();
+  return (0.0 - std::log(p)) / base.ln();
+}
+
+void information(std::span<const double> p, std::span<double> out, const options& opt) {
+  information_into(p, out, opt);
+}
+void information(std::span<const float> p, std::span<float> out, const options& opt) {
+  information_into(p, out, opt);
+}
+std::vector<double> information(std::span<const double> p, const options& opt) {
+  std::vector<double> out(p.size());
+  information_into(p, std::span<double>(out), opt);
+  return out;
+}
+std::vector<float> information(std::span<const float> p, const options& opt) {
+  std::vector<float> out(p.size());
+  information_into(p, std::span<float>(out), opt);
+  return out;
+}
+
+#define SHANNON_DEFINE_MEASURE(NAME, M)                                                         \
+  double NAME(std::span<const double> p, std::span<const double> q, const options& opt) {       \
+    return evaluate<M, double>(p, q, opt, std::nullopt);                                         \
+  }                                                                                              \
+  float NAME(std::span<const float> p, std::span<const float> q, const options& opt) {          \
+    return static_cast<float>(evaluate<M, float>(p, q, opt, std::nullopt));                      \
+  }                                                                                              \
+  void NAME(matrix_view<double> p, matrix_view<double> q, std::span<double> out,                \
+            const options& opt) {                                                                \
+    evaluate_rows<M, double>(p, &q, out, opt);                                                   \
+  }                                                                                              \
+  void NAME(matrix_view<float> p, matrix_view<float> q, std::span<float> out,                   \
+            const options& opt) {                                                                \
+    evaluate_rows<M, float>(p, &q, out, opt);                                                    \
+  }                                                                                              \
+  std::vector<double> NAME(matrix_view<double> p, matrix_view<double> q, const options& opt) {  \
+    std::vector<double> out(p.rows);                                                             \
+    evaluate_rows<M, double>(p, &q, std::span<double>(out), opt);                                \
+    return out;                                                                                  \
+  }                                                                                              \
+  std::vector<float> NAME(matrix_view<float> p, matrix_view<float> q, const options& opt) {     \
+    std::vector<float> out(p.rows);                                                              \
+    evaluate_rows<M, float>(p, &q, std::span<float>(out), opt);                                  \
+    return out;                                                                                  \
+  }
+
+SHANNON_DEFINE_MEASURE(cross_entropy, measure::cross_entropy)
+SHANNON_DEFINE_MEASURE(kl_divergence, measure::kl_divergence)
+#undef SHANNON_DEFINE_MEASURE
+
+double entropy(std::span<const double> p, const options& opt) {
+  return evaluate<measure::entropy, double>(p, {}, opt, std::nullopt);
+}
+float entropy(std::span<const float> p, const options& opt) {
+  return static_cast<float>(evaluate<measure::entropy, float>(p, {}, opt, std::nullopt));
+}
+void entropy(matrix_view<double> p, std::span<double> out, const options& opt) {
+  evaluate_rows<measure::entropy, double>(p, nullptr, out, opt);
+}
+void entropy(matrix_view<float> p, std::span<float> out, const options& opt) {
+  evaluate_rows<measure::entropy, float>(p, nullptr, out, opt);
+}
+std::vector<double> entropy(matrix_view<double> p, const options& opt) {
+  std::vector<double> out(p.rows);
+  evaluate_rows<measure::entropy, double>(p, nullptr, std::span<double>(out), opt);
+  return out;
+}
+std::vector<float> entropy(matrix_view<float> p, const options& opt) {
+  std::vector<float> out(p.rows);
+  evaluate_rows<measure::entropy, float>(p, nullptr, std::span<float>(out), opt);
+  return out;
+}
+
+}  // namespace shannon

@@ -1,0 +1,113 @@
+// Every compiled SIMD target against the scalar reference, on lengths that
+// exercise the tails, and the ISA switch itself.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "exact.h"
+#include "kernels/kernels.h"
+#include "shannon/shannon.h"
+
+namespace shannon {
+namespace {
+
+double close(const kernels::dd& a, const kernels::dd& b) {
+  return test::relative_error(a.value(), b.value());
+}
+
+class every_isa : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override { force_isa(GetParam()); }
+  void TearDown() override { force_isa(available_isas().front()); }
+};
+
+// The float kernels take float logarithms (Highway: within 4 ulp); the reference takes double ones.
+template <class T>
+constexpr double kLogTolerance = sizeof(T) == 8 ? 1e-14 : 5e-7;
+
+template <class T>
+void expect_kernels_match_reference() {
+  std::mt19937_64 rng(42);
+  for (std::size_t n = 0; n < 70; ++n) {
+    for (double zeros : {0.0, 0.4}) {
+      auto p = test::random_distribution<T>(n, rng, zeros);
+      auto q = test::random_distribution<T>(n, rng, zeros);
+      if (n > 4) {
+        q[2] = p[2];                   // identical
+        q[3] = p[3] * T(1 + 1e-4);     // near
+        q[4] = T(0);                   // infinite where p > 0
+      }
+      for (double divisor : {1.0, 0.75}) {
+        SCOPED_TRACE("n = " + std::to_string(n) + ", divisor = " + std::to_string(divisor));
+        const auto h = kernels::entropy(p.data(), n, divisor);
+        const auto h_ref = kernels::reference::entropy(p.data(), n, divisor);
+        EXPECT_LE(close(h.terms, h_ref.terms), kLogTolerance<T>);
+        EXPECT_LE(close(h.mass_p, h_ref.mass_p), 1e-15);
+        EXPECT_EQ(h.flags, h_ref.flags);
+
+        const auto ce = kernels::cross_entropy(p.data(), q.data(), n, divisor, 1.0);
+        const auto ce_ref = kernels::reference::cross_entropy(p.data(), q.data(), n, divisor, 1.0);
+        EXPECT_LE(close(ce.terms, ce_ref.terms), kLogTolerance<T>);
+        EXPECT_LE(close(ce.mass_q, ce_ref.mass_q), 1e-15);
+        EXPECT_EQ(ce.flags, ce_ref.flags);
+
+        const auto kl = kernels::kl_divergence(p.data(), q.data(), n, divisor, 1.0);
+        const auto kl_ref = kernels::reference::kl_divergence(p.data(), q.data(), n, divisor, 1.0);
+        EXPECT_LE(close(kl.terms, kl_ref.terms), 1e-14);
+        EXPECT_EQ(kl.excess.value(), kl_ref.excess.value());
+        EXPECT_EQ(kl.flags, kl_ref.flags);
+
+        std::vector<T> info(n);
+        std::vector<T> info_ref(n);
+        EXPECT_EQ(kernels::information(p.data(), info.data(), n, divisor, 0.7),
+                  kernels::reference::information(p.data(), info_ref.data(), n, divisor, 0.7));
+        for (std::size_t i = 0; i < n; ++i) {
+          EXPECT_LE(test::relative_error(info[i], info_ref[i]), sizeof(T) == 8 ? 1e-15 : 1e-7)
+              << i << ": " << info[i] << " vs " << info_ref[i] << " for p = " << p[i];
+        }
+      }
+    }
+  }
+}
+
+TEST_P(every_isa, is_active) { EXPECT_EQ(active_isa(), GetParam()); }
+TEST_P(every_isa, double_kernels_match_the_scalar_reference) {
+  expect_kernels_match_reference<double>();
+}
+TEST_P(every_isa, float_kernels_match_the_scalar_reference) {
+  expect_kernels_match_reference<float>();
+}
+
+TEST_P(every_isa, flags_bad_values) {
+  for (double bad : {-0.5, std::nan(""), HUGE_VAL}) {
+    std::vector<double> p(37, 1.0 / 37);
+    p[36] = bad;
+    EXPECT_EQ(kernels::entropy(p.data(), p.size(), 1.0).flags & kernels::kBadP, kernels::kBadP);
+    EXPECT_EQ(kernels::kl_divergence(p.data(), p.data(), p.size(), 1.0, 1.0).flags,
+              kernels::reference::kl_divergence(p.data(), p.data(), p.size(), 1.0, 1.0).flags);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(isa, every_isa, ::testing::ValuesIn(available_isas()));
+
+TEST(isa, unknown_names_are_refused_with_the_list) {
+  try {
+    force_isa("mmx");
+    FAIL();
+  } catch (const invalid_option& e) {
+    EXPECT_NE(std::string(e.what()).find("'mmx' is not available here; available: "),
+              std::string::npos);
+  }
+}
+
+TEST(isa, scalar_and_the_best_target_are_compiled) {
+  const auto isas = available_isas();
+  EXPECT_EQ(isas.back(), "scalar");
+  EXPECT_GE(isas.size(), 2U);
+}
+
+}  // namespace
+}  // namespace shannon
