@@ -8,9 +8,20 @@
 
 namespace shannon {
 
+namespace {
+
+std::string shortest(double x) {
+  if (std::isnan(x)) return "nan";
+  char buf[32];
+  auto [ptr, ec] = std::to_chars(buf, buf + sizeof buf, x);
+  return ec == std::errc() ? std::string(buf, ptr) : std::to_string(x);
+}
+
+}  // namespace
+
 log_base::log_base(double b) {
   if (!(b > 1.0) || !std::isfinite(b)) {
-    throw invalid_option("base = " + std::to_string(b) +
+    throw invalid_option("base = " + shortest(b) +
                          " is not a valid logarithm base: it must be a finite number > 1");
   }
   if (b == 2.0) {
@@ -43,10 +54,7 @@ std::string log_base::unit_name() const {
   if (*this == bits) return "bits";
   if (*this == nats) return "nats";
   if (*this == hartleys) return "hartleys";
-  char buf[32];
-  auto [ptr, ec] = std::to_chars(buf, buf + sizeof buf, b_);
-  (void)ec;
-  return "base-" + std::string(buf, ptr) + " units";
+  return "base-" + shortest(b_) + " units";
 }
 
 }  // namespace shannon
