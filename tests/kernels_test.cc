@@ -45,13 +45,14 @@ void expect_kernels_match_reference() {
         const auto h = kernels::entropy(p.data(), n, divisor);
         const auto h_ref = kernels::reference::entropy(p.data(), n, divisor);
         EXPECT_LE(close(h.terms, h_ref.terms), kLogTolerance<T>);
-        EXPECT_LE(close(h.mass_p, h_ref.mass_p), 1e-15);
+        // Float masses are summed in float blocks: they only feed the sum check.
+        EXPECT_LE(close(h.mass_p, h_ref.mass_p), sizeof(T) == 8 ? 1e-15 : 1e-6);
         EXPECT_EQ(h.flags, h_ref.flags);
 
         const auto ce = kernels::cross_entropy(p.data(), q.data(), n, divisor, 1.0);
         const auto ce_ref = kernels::reference::cross_entropy(p.data(), q.data(), n, divisor, 1.0);
         EXPECT_LE(close(ce.terms, ce_ref.terms), kLogTolerance<T>);
-        EXPECT_LE(close(ce.mass_q, ce_ref.mass_q), 1e-15);
+        EXPECT_LE(close(ce.mass_q, ce_ref.mass_q), sizeof(T) == 8 ? 1e-15 : 1e-6);
         EXPECT_EQ(ce.flags, ce_ref.flags);
 
         const auto kl = kernels::kl_divergence(p.data(), q.data(), n, divisor, 1.0);

@@ -10,6 +10,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <limits>
+#include <algorithm>
 
 #include "kernels/kernels.h"
 
@@ -78,107 +80,113 @@ struct lane_sum {
   }
 };
 
-/// A plain per-lane accumulator drained into a lane_sum every kBlock additions.
+/// Tracks the largest bit pattern seen: as unsigned integers, every negative
+/// number, NaN and infinity lies above the largest finite value allowed.
 template <class D>
-struct blocked_sum {
-  hn::Vec<D> acc;
-  lane_sum<D> total;
-  std::size_t count = 0;
+struct validity {
+  using DU = hn::RebindToUnsigned<D>;
+  hn::Vec<DU> max_bits;
 
-  explicit blocked_sum(D d) : acc(hn::Zero(d)), total(d) {}
-
-  HWY_INLINE void add(D d, hn::Vec<D> x) {
-    acc = hn::Add(acc, x);
-    if (++count == kBlock) {
-      total.add(acc);
-      acc = hn::Zero(d);
-      count = 0;
-    }
+  explicit validity(D /*d*/) : max_bits(hn::Zero(DU())) {}
+  HWY_INLINE void see(hn::Vec<D> x) { max_bits = hn::Max(max_bits, hn::BitCast(DU(), x)); }
+  /// Whether some lane was above `limit` (-0.0 counts too; the rescan forgives it).
+  bool above(D d, hn::TFromD<D> limit) const {
+    const auto limit_bits = hn::BitCast(DU(), hn::Set(d, limit));
+    return !hn::AllFalse(DU(), hn::Gt(max_bits, limit_bits));
   }
-  void into(D d, dd& out) {
-    total.add(acc);
-    total.into(d, out);
-  }
+  bool bad(D d) const { return above(d, std::numeric_limits<hn::TFromD<D>>::max()); }
 };
 
-/// Lanes that are not a finite number >= 0.
-template <class D>
-HWY_INLINE hn::Mask<D> not_mass(D d, hn::Vec<D> x) {
-  return hn::Not(hn::And(hn::Ge(x, hn::Zero(d)), hn::Lt(x, hn::Set(d, HUGE_VAL))));
-}
-
-template <class D>
-HWY_INLINE hn::Vec<D> flag_if(D d, hn::Vec<D> flags, hn::Mask<D> m) {
-  return hn::Or(flags, hn::VecFromMask(d, m));
-}
-
-template <class D>
-HWY_INLINE bool any(D d, hn::Vec<D> flags) {
-  return !hn::AllFalse(d, hn::MaskFromVec(flags));
-}
-
-/// Calls body(vector) for each full vector of p and once for the zero-padded tail.
-template <class D, class T, class Body>
-HWY_INLINE void for_each_vector(D d, const T* HWY_RESTRICT p, std::size_t n, Body&& body) {
-  const std::size_t lanes = hn::Lanes(d);
+/// Calls body(i) for the full vectors in blocks of kBlock and flush() after each
+/// block; then tail(count) for the remaining count < lanes elements.
+template <class Body, class Flush, class Tail>
+HWY_INLINE void blocks(std::size_t n, std::size_t lanes, Body&& body, Flush&& flush, Tail&& tail) {
+  const std::size_t full = n - n % lanes;
   std::size_t i = 0;
-  for (; i + lanes <= n; i += lanes) body(hn::LoadU(d, p + i));
-  if (i < n) {
-    HWY_ALIGN T buf[HWY_MAX_BYTES / sizeof(T)] = {};
-    std::memcpy(buf, p + i, (n - i) * sizeof(T));
-    body(hn::Load(d, buf));
+  while (i < full) {
+    const std::size_t end = std::min(full, i + kBlock * lanes);
+    for (; i < end; i += lanes) body(i);
+    flush();
+  }
+  if (full < n) {
+    tail(full, n - full);
+    flush();
   }
 }
 
-template <class D, class T, class Body>
-HWY_INLINE void for_each_vector2(D d, const T* HWY_RESTRICT p, const T* HWY_RESTRICT q,
-                                 std::size_t n, Body&& body) {
-  const std::size_t lanes = hn::Lanes(d);
-  std::size_t i = 0;
-  for (; i + lanes <= n; i += lanes) body(hn::LoadU(d, p + i), hn::LoadU(d, q + i));
-  if (i < n) {
-    HWY_ALIGN T bp[HWY_MAX_BYTES / sizeof(T)] = {};
-    HWY_ALIGN T bq[HWY_MAX_BYTES / sizeof(T)] = {};
-    std::memcpy(bp, p + i, (n - i) * sizeof(T));
-    std::memcpy(bq, q + i, (n - i) * sizeof(T));
-    body(hn::Load(d, bp), hn::Load(d, bq));
-  }
-}
+/// A zero-padded copy of p[i, i + count) in a vector-sized buffer.
+template <class T>
+struct padded {
+  HWY_ALIGN T v[HWY_MAX_BYTES / sizeof(T)] = {};
+  padded(const T* p, std::size_t count) { std::memcpy(v, p, count * sizeof(T)); }
+};
 
 template <class D>
 HWY_INLINE hn::Vec<D> divide_if(bool scaled, hn::Vec<D> x, hn::Vec<D> divisor) {
   return scaled ? hn::Div(x, divisor) : x;
 }
 
+/// p ln p for double lanes, 0 where p = 0 (Highway's Log(0) is finite).
+HWY_INLINE VF64 x_log_x(DF64 d, VF64 x) {
+  return hn::IfThenZeroElse(hn::Eq(x, hn::Zero(d)), hn::Mul(x, hn::Log(d, x)));
+}
+
+/// p ln q for float lanes, 0 where p = 0 or q = 0; the error is the float log's 4 ulp
+/// plus one rounding, and the sum of two such vectors one more.
+HWY_INLINE VF32 x_log_y(DF32 df, VF32 x, VF32 y) {
+  const auto zero = hn::Zero(df);
+  return hn::IfThenZeroElse(hn::Or(hn::Eq(x, zero), hn::Eq(y, zero)), hn::Mul(x, hn::Log(df, y)));
+}
+
+HWY_INLINE hn::Vec<DP64> promoted_sum(DP64 d, VF32 x) {
+  const promoted px = promote(d, x);
+  return hn::Add(px.lo, px.hi);
+}
+
 // ---- mass -------------------------------------------------------------------
 
 partial MassF64(const double* HWY_RESTRICT p, std::size_t n) {
   const DF64 d;
-  blocked_sum<DF64> mass(d);
-  auto bad = hn::Zero(d);
-  for_each_vector(d, p, n, [&](VF64 x) HWY_ATTR {
-    bad = flag_if(d, bad, not_mass(d, x));
-    mass.add(d, x);
-  });
+  validity<DF64> valid(d);
+  lane_sum<DF64> mass(d);
+  auto acc = hn::Zero(d);
+  const auto add = [&](VF64 x) HWY_ATTR {
+    valid.see(x);
+    acc = hn::Add(acc, x);
+  };
+  blocks(
+      n, hn::Lanes(d), [&](std::size_t i) HWY_ATTR { add(hn::LoadU(d, p + i)); },
+      [&]() HWY_ATTR {
+        mass.add(acc);
+        acc = hn::Zero(d);
+      },
+      [&](std::size_t i, std::size_t count) HWY_ATTR { add(hn::Load(d, padded(p + i, count).v)); });
   partial out;
   mass.into(d, out.mass_p);
-  if (any(d, bad)) out.flags |= kBadP;
+  if (valid.bad(d)) out.flags |= kBadP;
   return out;
 }
 
 partial MassF32(const float* HWY_RESTRICT p, std::size_t n) {
   const DF32 df;
   const DP64 d;
-  blocked_sum<DP64> mass(d);
-  auto bad = hn::Zero(df);
-  for_each_vector(df, p, n, [&](VF32 x) HWY_ATTR {
-    bad = flag_if(df, bad, not_mass(df, x));
-    const promoted px = promote(d, x);
-    mass.add(d, hn::Add(px.lo, px.hi));
-  });
+  validity<DF32> valid(df);
+  lane_sum<DP64> mass(d);
+  auto acc = hn::Zero(df);  // a block of at most kBlock floats per lane
+  const auto add = [&](VF32 x) HWY_ATTR {
+    valid.see(x);
+    acc = hn::Add(acc, x);
+  };
+  blocks(
+      n, hn::Lanes(df), [&](std::size_t i) HWY_ATTR { add(hn::LoadU(df, p + i)); },
+      [&]() HWY_ATTR {
+        mass.add(promoted_sum(d, acc));
+        acc = hn::Zero(df);
+      },
+      [&](std::size_t i, std::size_t count) HWY_ATTR { add(hn::Load(df, padded(p + i, count).v)); });
   partial out;
   mass.into(d, out.mass_p);
-  if (any(df, bad)) out.flags |= kBadP;
+  if (valid.bad(df)) out.flags |= kBadP;
   return out;
 }
 
@@ -186,49 +194,72 @@ partial MassF32(const float* HWY_RESTRICT p, std::size_t n) {
 
 partial EntropyF64(const double* HWY_RESTRICT p, std::size_t n, double sp) {
   const DF64 d;
-  const auto zero = hn::Zero(d);
   const auto divisor = hn::Set(d, sp);
   const bool scaled = sp != 1.0;
-  blocked_sum<DF64> terms(d);
-  blocked_sum<DF64> mass(d);
-  auto bad = zero;
-  for_each_vector(d, p, n, [&](VF64 x) HWY_ATTR {
-    bad = flag_if(d, bad, not_mass(d, x));
+  validity<DF64> valid(d);
+  lane_sum<DF64> terms(d);
+  lane_sum<DF64> mass(d);
+  auto acc_t = hn::Zero(d);
+  auto acc_m = hn::Zero(d);
+  const auto add = [&](VF64 x) HWY_ATTR {
+    valid.see(x);
     x = divide_if<DF64>(scaled, x, divisor);
-    // Log(0) is finite in Highway: mask the zeros so that 0 ln 0 = 0.
-    terms.add(d, hn::IfThenZeroElse(hn::Eq(x, zero), hn::Mul(x, hn::Log(d, x))));
-    mass.add(d, x);
-  });
+    acc_t = hn::Add(acc_t, x_log_x(d, x));
+    acc_m = hn::Add(acc_m, x);
+  };
+  blocks(
+      n, hn::Lanes(d), [&](std::size_t i) HWY_ATTR { add(hn::LoadU(d, p + i)); },
+      [&]() HWY_ATTR {
+        terms.add(acc_t);
+        mass.add(acc_m);
+        acc_t = acc_m = hn::Zero(d);
+      },
+      [&](std::size_t i, std::size_t count) HWY_ATTR { add(hn::Load(d, padded(p + i, count).v)); });
   partial out;
   terms.into(d, out.terms);
   mass.into(d, out.mass_p);
-  if (any(d, bad)) out.flags |= kBadP;
+  if (valid.bad(d)) out.flags |= kBadP;
   return out;
 }
 
 partial EntropyF32(const float* HWY_RESTRICT p, std::size_t n, double sp) {
   const DF32 df;
   const DP64 d;
-  const auto zero = hn::Zero(df);
+  const std::size_t lanes = hn::Lanes(df);
   const auto divisor = hn::Set(df, static_cast<float>(sp));
   const bool scaled = sp != 1.0;
-  blocked_sum<DP64> terms(d);
-  blocked_sum<DP64> mass(d);
-  auto bad = zero;
-  for_each_vector(df, p, n, [&](VF32 x) HWY_ATTR {
-    bad = flag_if(df, bad, not_mass(df, x));
+  validity<DF32> valid(df);
+  lane_sum<DP64> terms(d);
+  lane_sum<DP64> mass(d);
+  auto acc_t = hn::Zero(d);
+  auto acc_m = hn::Zero(df);
+  const auto term = [&](VF32 x) HWY_ATTR {
+    valid.see(x);
     x = divide_if<DF32>(scaled, x, divisor);
-    // The float log is within 4 ulp; the product and the sum are in double so that
-    // tiny (subnormal) p keep their digits.
-    const promoted px = promote(d, x);
-    const promoted lx = promote(d, hn::IfThenZeroElse(hn::Eq(x, zero), hn::Log(df, x)));
-    terms.add(d, hn::MulAdd(px.lo, lx.lo, hn::Mul(px.hi, lx.hi)));
-    mass.add(d, hn::Add(px.lo, px.hi));
-  });
+    acc_m = hn::Add(acc_m, x);
+    return x_log_y(df, x, x);
+  };
+  // Two vectors per step: their float terms are added once, then promoted.
+  const auto pair = [&](VF32 x0, VF32 x1) HWY_ATTR {
+    acc_t = hn::Add(acc_t, promoted_sum(d, hn::Add(term(x0), term(x1))));
+  };
+  blocks(
+      n, 2 * lanes, [&](std::size_t i) HWY_ATTR { pair(hn::LoadU(df, p + i), hn::LoadU(df, p + i + lanes)); },
+      [&]() HWY_ATTR {
+        terms.add(acc_t);
+        mass.add(promoted_sum(d, acc_m));
+        acc_t = hn::Zero(d);
+        acc_m = hn::Zero(df);
+      },
+      [&](std::size_t i, std::size_t count) HWY_ATTR {
+        const padded<float> buf0(p + i, std::min(count, lanes));
+        const padded<float> buf1(p + i + std::min(count, lanes), count - std::min(count, lanes));
+        pair(hn::Load(df, buf0.v), hn::Load(df, buf1.v));
+      });
   partial out;
   terms.into(d, out.terms);
   mass.into(d, out.mass_p);
-  if (any(df, bad)) out.flags |= kBadP;
+  if (valid.bad(df)) out.flags |= kBadP;
   return out;
 }
 
@@ -242,30 +273,45 @@ partial CrossEntropyF64(const double* HWY_RESTRICT p, const double* HWY_RESTRICT
   const auto div_q = hn::Set(d, sq);
   const bool scaled_p = sp != 1.0;
   const bool scaled_q = sq != 1.0;
-  blocked_sum<DF64> terms(d);
-  blocked_sum<DF64> mass_p(d);
-  blocked_sum<DF64> mass_q(d);
-  auto bad_p = zero;
-  auto bad_q = zero;
-  auto infinite = zero;
-  for_each_vector2(d, p, q, n, [&](VF64 x, VF64 y) HWY_ATTR {
-    bad_p = flag_if(d, bad_p, not_mass(d, x));
-    bad_q = flag_if(d, bad_q, not_mass(d, y));
+  validity<DF64> valid_p(d);
+  validity<DF64> valid_q(d);
+  lane_sum<DF64> terms(d);
+  lane_sum<DF64> mass_p(d);
+  lane_sum<DF64> mass_q(d);
+  auto acc_t = zero;
+  auto acc_p = zero;
+  auto acc_q = zero;
+  auto infinite = hn::FirstN(d, 0);
+  const auto add = [&](VF64 x, VF64 y) HWY_ATTR {
+    valid_p.see(x);
+    valid_q.see(y);
     x = divide_if<DF64>(scaled_p, x, div_p);
     y = divide_if<DF64>(scaled_q, y, div_q);
     const auto q_zero = hn::Eq(y, zero);
-    infinite = flag_if(d, infinite, hn::And(q_zero, hn::Gt(x, zero)));
-    terms.add(d, hn::IfThenZeroElse(hn::Or(q_zero, hn::Eq(x, zero)), hn::Mul(x, hn::Log(d, y))));
-    mass_p.add(d, x);
-    mass_q.add(d, y);
-  });
+    infinite = hn::Or(infinite, hn::AndNot(hn::Eq(x, zero), q_zero));
+    acc_t = hn::Add(acc_t, hn::IfThenZeroElse(hn::Or(q_zero, hn::Eq(x, zero)),
+                                              hn::Mul(x, hn::Log(d, y))));
+    acc_p = hn::Add(acc_p, x);
+    acc_q = hn::Add(acc_q, y);
+  };
+  blocks(
+      n, hn::Lanes(d), [&](std::size_t i) HWY_ATTR { add(hn::LoadU(d, p + i), hn::LoadU(d, q + i)); },
+      [&]() HWY_ATTR {
+        terms.add(acc_t);
+        mass_p.add(acc_p);
+        mass_q.add(acc_q);
+        acc_t = acc_p = acc_q = zero;
+      },
+      [&](std::size_t i, std::size_t count) HWY_ATTR {
+        add(hn::Load(d, padded(p + i, count).v), hn::Load(d, padded(q + i, count).v));
+      });
   partial out;
   terms.into(d, out.terms);
   mass_p.into(d, out.mass_p);
   mass_q.into(d, out.mass_q);
-  if (any(d, bad_p)) out.flags |= kBadP;
-  if (any(d, bad_q)) out.flags |= kBadQ;
-  if (any(d, infinite)) out.flags |= kInfinite;
+  if (valid_p.bad(d)) out.flags |= kBadP;
+  if (valid_q.bad(d)) out.flags |= kBadQ;
+  if (!hn::AllFalse(d, infinite)) out.flags |= kInfinite;
   return out;
 }
 
@@ -273,88 +319,125 @@ partial CrossEntropyF32(const float* HWY_RESTRICT p, const float* HWY_RESTRICT q
                         std::size_t n, double sp, double sq) {
   const DF32 df;
   const DP64 d;
+  const std::size_t lanes = hn::Lanes(df);
   const auto zero = hn::Zero(df);
   const auto div_p = hn::Set(df, static_cast<float>(sp));
   const auto div_q = hn::Set(df, static_cast<float>(sq));
   const bool scaled_p = sp != 1.0;
   const bool scaled_q = sq != 1.0;
-  blocked_sum<DP64> terms(d);
-  blocked_sum<DP64> mass_p(d);
-  blocked_sum<DP64> mass_q(d);
-  auto bad_p = zero;
-  auto bad_q = zero;
-  auto infinite = zero;
-  for_each_vector2(df, p, q, n, [&](VF32 x, VF32 y) HWY_ATTR {
-    bad_p = flag_if(df, bad_p, not_mass(df, x));
-    bad_q = flag_if(df, bad_q, not_mass(df, y));
+  validity<DF32> valid_p(df);
+  validity<DF32> valid_q(df);
+  lane_sum<DP64> terms(d);
+  lane_sum<DP64> mass_p(d);
+  lane_sum<DP64> mass_q(d);
+  auto acc_t = hn::Zero(d);
+  auto acc_p = zero;
+  auto acc_q = zero;
+  auto infinite = hn::FirstN(df, 0);
+  const auto term = [&](VF32 x, VF32 y) HWY_ATTR {
+    valid_p.see(x);
+    valid_q.see(y);
     x = divide_if<DF32>(scaled_p, x, div_p);
     y = divide_if<DF32>(scaled_q, y, div_q);
-    const auto q_zero = hn::Eq(y, zero);
-    infinite = flag_if(df, infinite, hn::And(q_zero, hn::Gt(x, zero)));
-    const promoted px = promote(d, x);
-    const promoted py = promote(d, y);
-    const promoted lq =
-        promote(d, hn::IfThenZeroElse(hn::Or(q_zero, hn::Eq(x, zero)), hn::Log(df, y)));
-    terms.add(d, hn::MulAdd(px.lo, lq.lo, hn::Mul(px.hi, lq.hi)));
-    mass_p.add(d, hn::Add(px.lo, px.hi));
-    mass_q.add(d, hn::Add(py.lo, py.hi));
-  });
+    infinite = hn::Or(infinite, hn::AndNot(hn::Eq(x, zero), hn::Eq(y, zero)));
+    acc_p = hn::Add(acc_p, x);
+    acc_q = hn::Add(acc_q, y);
+    return x_log_y(df, x, y);
+  };
+  const auto pair = [&](VF32 x0, VF32 y0, VF32 x1, VF32 y1) HWY_ATTR {
+    acc_t = hn::Add(acc_t, promoted_sum(d, hn::Add(term(x0, y0), term(x1, y1))));
+  };
+  blocks(
+      n, 2 * lanes,
+      [&](std::size_t i) HWY_ATTR {
+        pair(hn::LoadU(df, p + i), hn::LoadU(df, q + i), hn::LoadU(df, p + i + lanes),
+             hn::LoadU(df, q + i + lanes));
+      },
+      [&]() HWY_ATTR {
+        terms.add(acc_t);
+        mass_p.add(promoted_sum(d, acc_p));
+        mass_q.add(promoted_sum(d, acc_q));
+        acc_t = hn::Zero(d);
+        acc_p = acc_q = zero;
+      },
+      [&](std::size_t i, std::size_t count) HWY_ATTR {
+        const std::size_t first = std::min(count, lanes);
+        pair(hn::Load(df, padded(p + i, first).v), hn::Load(df, padded(q + i, first).v),
+             hn::Load(df, padded(p + i + first, count - first).v),
+             hn::Load(df, padded(q + i + first, count - first).v));
+      });
   partial out;
   terms.into(d, out.terms);
   mass_p.into(d, out.mass_p);
   mass_q.into(d, out.mass_q);
-  if (any(df, bad_p)) out.flags |= kBadP;
-  if (any(df, bad_q)) out.flags |= kBadQ;
-  if (any(df, infinite)) out.flags |= kInfinite;
+  if (valid_p.bad(df)) out.flags |= kBadP;
+  if (valid_q.bad(df)) out.flags |= kBadQ;
+  if (!hn::AllFalse(df, infinite)) out.flags |= kInfinite;
   return out;
 }
 
 // ---- KL divergence: sum p ln(p/q) + q - p, then minus sum (q - p) ---------------
 
-/// Accumulates the KL terms of double lanes x (p) and y (q).
-struct kl_state {
-  blocked_sum<DF64> terms;
-  blocked_sum<DF64> mass_p;
-  lane_sum<DF64> excess;  // exact, every vector: it is subtracted from a tiny total
-  VF64 infinite;
+/// The KL term p ln(p/q) + q - p >= 0 of double lanes x = p and y = q; q (that is,
+/// 0 ln 0 + q) where p = 0; 0 where q = 0 < p, which `infinite` records.
+HWY_INLINE VF64 kl_terms(DF64 d, VF64 x, VF64 y, VF64 diff, hn::Mask<DF64>& infinite) {
+  const auto zero = hn::Zero(d);
+  const auto p_zero = hn::Eq(x, zero);
+  const auto q_zero = hn::Eq(y, zero);
+  infinite = hn::Or(infinite, hn::AndNot(p_zero, q_zero));
+  const auto s = hn::Div(diff, hn::Add(x, y));
+  const auto near = hn::Le(hn::Abs(s), hn::Set(d, kKlNear));
+  auto t = zero;
+  if (!hn::AllFalse(d, near)) {
+    const auto s2 = hn::Mul(s, s);
+    auto poly = hn::Set(d, 1.0 / (2 * (kKlSeriesTerms - 1) + 3));
+    for (int k = kKlSeriesTerms - 2; k >= 0; --k) {
+      poly = hn::MulAdd(poly, s2, hn::Set(d, 1.0 / (2 * k + 3)));
+    }
+    const auto two_p_s3 = hn::Mul(hn::Mul(hn::Add(x, x), s), s2);
+    t = hn::NegMulAdd(two_p_s3, poly, hn::Mul(s, diff));
+  }
+  if (!hn::AllTrue(d, near)) {
+    // (q - p) - p ln(q/p); ln q - ln p where q/p is not a normal number.
+    const auto r = hn::Div(y, x);
+    auto log_r = hn::Log(d, r);
+    const auto odd =
+        hn::Not(hn::And(hn::Ge(r, hn::Set(d, DBL_MIN)), hn::Le(r, hn::Set(d, DBL_MAX))));
+    if (!hn::AllFalse(d, hn::AndNot(p_zero, odd))) {
+      log_r = hn::IfThenElse(odd, hn::Sub(hn::Log(d, y), hn::Log(d, x)), log_r);
+    }
+    t = hn::IfThenElse(near, t, hn::NegMulAdd(x, log_r, diff));
+  }
+  return hn::IfThenZeroElse(hn::AndNot(p_zero, q_zero), hn::IfThenElse(p_zero, y, t));
+}
 
-  explicit kl_state(DF64 d) : terms(d), mass_p(d), excess(d), infinite(hn::Zero(d)) {}
+/// Accumulators of the KL kernels, fed double lanes of p and q.
+struct kl_state {
+  lane_sum<DF64> terms;
+  lane_sum<DF64> mass_p;
+  lane_sum<DF64> excess;  // exact, every vector: it is subtracted from a tiny total
+  VF64 acc_t;
+  VF64 acc_p;
+  hn::Mask<DF64> infinite;
+
+  explicit kl_state(DF64 d)
+      : terms(d),
+        mass_p(d),
+        excess(d),
+        acc_t(hn::Zero(d)),
+        acc_p(hn::Zero(d)),
+        infinite(hn::FirstN(d, 0)) {}
 
   HWY_INLINE void add(DF64 d, VF64 x, VF64 y) {
-    const auto zero = hn::Zero(d);
     const auto diff = hn::Sub(y, x);
     excess.add(diff);
-    mass_p.add(d, x);
-    const auto p_zero = hn::Eq(x, zero);
-    const auto q_zero = hn::Eq(y, zero);
-    infinite = flag_if(d, infinite, hn::AndNot(p_zero, q_zero));
-
-    const auto dr = hn::Div(diff, x);
-    const auto near = hn::Le(hn::Abs(dr), hn::Set(d, kKlNear));
-    auto t = zero;
-    if (!hn::AllFalse(d, near)) {
-      // p (d - ln(1 + d)) = p (s d - 2 s^3 sum_k s^2k / (2k + 3)), s = d / (2 + d).
-      const auto s = hn::Div(dr, hn::Add(hn::Set(d, 2.0), dr));
-      const auto s2 = hn::Mul(s, s);
-      auto poly = hn::Set(d, 1.0 / (2 * (kKlSeriesTerms - 1) + 3));
-      for (int k = kKlSeriesTerms - 2; k >= 0; --k) {
-        poly = hn::MulAdd(poly, s2, hn::Set(d, 1.0 / (2 * k + 3)));
-      }
-      const auto f = hn::NegMulAdd(hn::Mul(hn::Set(d, 2.0), hn::Mul(s, s2)), poly, hn::Mul(s, dr));
-      t = hn::IfThenElseZero(near, hn::Mul(x, f));
-    }
-    if (!hn::AllTrue(d, near)) {
-      // (q - p) - p ln(q/p); ln q - ln p only where q/p is not a normal number.
-      const auto r = hn::Div(y, x);
-      auto log_r = hn::Log(d, r);
-      const auto odd = hn::Not(hn::And(hn::Ge(r, hn::Set(d, DBL_MIN)), hn::Le(r, hn::Set(d, DBL_MAX))));
-      if (!hn::AllFalse(d, odd)) {
-        log_r = hn::IfThenElse(odd, hn::Sub(hn::Log(d, y), hn::Log(d, x)), log_r);
-      }
-      t = hn::IfThenElse(near, t, hn::NegMulAdd(x, log_r, diff));
-    }
-    t = hn::IfThenElse(p_zero, y, t);
-    terms.add(d, hn::IfThenZeroElse(hn::AndNot(p_zero, q_zero), t));
+    acc_p = hn::Add(acc_p, x);
+    acc_t = hn::Add(acc_t, kl_terms(d, x, y, diff, infinite));
+  }
+  HWY_INLINE void flush(DF64 d) {
+    terms.add(acc_t);
+    mass_p.add(acc_p);
+    acc_t = acc_p = hn::Zero(d);
   }
 
   partial finish(DF64 d) {
@@ -364,7 +447,7 @@ struct kl_state {
     excess.into(d, out.excess);
     out.mass_q = out.mass_p;
     out.mass_q.add(out.excess);
-    if (any(d, infinite)) out.flags |= kInfinite;
+    if (!hn::AllFalse(d, infinite)) out.flags |= kInfinite;
     return out;
   }
 };
@@ -377,16 +460,22 @@ partial KlF64(const double* HWY_RESTRICT p, const double* HWY_RESTRICT q, std::s
   const bool scaled_p = sp != 1.0;
   const bool scaled_q = sq != 1.0;
   kl_state state(d);
-  auto bad_p = hn::Zero(d);
-  auto bad_q = hn::Zero(d);
-  for_each_vector2(d, p, q, n, [&](VF64 x, VF64 y) HWY_ATTR {
-    bad_p = flag_if(d, bad_p, not_mass(d, x));
-    bad_q = flag_if(d, bad_q, not_mass(d, y));
+  validity<DF64> valid_p(d);
+  validity<DF64> valid_q(d);
+  const auto add = [&](VF64 x, VF64 y) HWY_ATTR {
+    valid_p.see(x);
+    valid_q.see(y);
     state.add(d, divide_if<DF64>(scaled_p, x, div_p), divide_if<DF64>(scaled_q, y, div_q));
-  });
+  };
+  blocks(
+      n, hn::Lanes(d), [&](std::size_t i) HWY_ATTR { add(hn::LoadU(d, p + i), hn::LoadU(d, q + i)); },
+      [&]() HWY_ATTR { state.flush(d); },
+      [&](std::size_t i, std::size_t count) HWY_ATTR {
+        add(hn::Load(d, padded(p + i, count).v), hn::Load(d, padded(q + i, count).v));
+      });
   partial out = state.finish(d);
-  if (any(d, bad_p)) out.flags |= kBadP;
-  if (any(d, bad_q)) out.flags |= kBadQ;
+  if (valid_p.bad(d)) out.flags |= kBadP;
+  if (valid_q.bad(d)) out.flags |= kBadQ;
   return out;
 }
 
@@ -399,31 +488,35 @@ partial KlF32(const float* HWY_RESTRICT p, const float* HWY_RESTRICT q, std::siz
   const bool scaled_p = sp != 1.0;
   const bool scaled_q = sq != 1.0;
   kl_state state(d);
-  auto bad_p = hn::Zero(df);
-  auto bad_q = hn::Zero(df);
-  for_each_vector2(df, p, q, n, [&](VF32 x, VF32 y) HWY_ATTR {
-    bad_p = flag_if(df, bad_p, not_mass(df, x));
-    bad_q = flag_if(df, bad_q, not_mass(df, y));
-    x = divide_if<DF32>(scaled_p, x, div_p);
-    y = divide_if<DF32>(scaled_q, y, div_q);
-    // In double: the float log is too coarse where the terms nearly cancel.
-    const promoted px = promote(d, x);
-    const promoted py = promote(d, y);
+  validity<DF32> valid_p(df);
+  validity<DF32> valid_q(df);
+  const auto add = [&](VF32 x, VF32 y) HWY_ATTR {
+    valid_p.see(x);
+    valid_q.see(y);
+    // In double: where p and q nearly agree, float terms would lose the digits
+    // that the subtraction of sum (q - p) needs.
+    const promoted px = promote(d, divide_if<DF32>(scaled_p, x, div_p));
+    const promoted py = promote(d, divide_if<DF32>(scaled_q, y, div_q));
     state.add(d, px.lo, py.lo);
     state.add(d, px.hi, py.hi);
-  });
+  };
+  blocks(
+      n, hn::Lanes(df), [&](std::size_t i) HWY_ATTR { add(hn::LoadU(df, p + i), hn::LoadU(df, q + i)); },
+      [&]() HWY_ATTR { state.flush(d); },
+      [&](std::size_t i, std::size_t count) HWY_ATTR {
+        add(hn::Load(df, padded(p + i, count).v), hn::Load(df, padded(q + i, count).v));
+      });
   partial out = state.finish(d);
-  if (any(df, bad_p)) out.flags |= kBadP;
-  if (any(df, bad_q)) out.flags |= kBadQ;
+  if (valid_p.bad(df)) out.flags |= kBadP;
+  if (valid_q.bad(df)) out.flags |= kBadQ;
   return out;
 }
 
 // ---- information: -ln p / ln b, element-wise ------------------------------------
 
-/// -ln(x) / ln_b for double lanes; +inf at 0; flags lanes outside [0, 1].
-HWY_INLINE VF64 information_lanes(DF64 d, VF64 x, VF64 ln_b, VF64& bad) {
+/// -ln(x) / ln_b for double lanes, +inf at 0.
+HWY_INLINE VF64 information_lanes(DF64 d, VF64 x, VF64 ln_b) {
   const auto zero = hn::Zero(d);
-  bad = flag_if(d, bad, hn::Not(hn::And(hn::Ge(x, zero), hn::Le(x, hn::Set(d, 1.0)))));
   // 0 - ln x, not -ln x: information(1) is +0, not -0.
   const auto info = hn::Div(hn::Sub(zero, hn::Log(d, x)), ln_b);
   return hn::IfThenElse(hn::Eq(x, zero), hn::Set(d, HUGE_VAL), info);
@@ -436,20 +529,20 @@ unsigned InformationF64(const double* HWY_RESTRICT p, double* HWY_RESTRICT out, 
   const auto divisor = hn::Set(d, sp);
   const auto vln = hn::Set(d, ln_b);
   const bool scaled = sp != 1.0;
-  auto bad = hn::Zero(d);
+  validity<DF64> valid(d);
+  const auto lanes_of = [&](VF64 x) HWY_ATTR {
+    x = divide_if<DF64>(scaled, x, divisor);
+    valid.see(x);
+    return information_lanes(d, x, vln);
+  };
   std::size_t i = 0;
-  for (; i + lanes <= n; i += lanes) {
-    const auto x = divide_if<DF64>(scaled, hn::LoadU(d, p + i), divisor);
-    hn::StoreU(information_lanes(d, x, vln, bad), d, out + i);
-  }
+  for (; i + lanes <= n; i += lanes) hn::StoreU(lanes_of(hn::LoadU(d, p + i)), d, out + i);
   if (i < n) {
-    HWY_ALIGN double buf[kMaxDoubles] = {};
-    std::memcpy(buf, p + i, (n - i) * sizeof(double));
-    const auto x = divide_if<DF64>(scaled, hn::Load(d, buf), divisor);
-    hn::Store(information_lanes(d, x, vln, bad), d, buf);
-    std::memcpy(out + i, buf, (n - i) * sizeof(double));
+    padded<double> buf(p + i, n - i);
+    hn::Store(lanes_of(hn::Load(d, buf.v)), d, buf.v);
+    std::memcpy(out + i, buf.v, (n - i) * sizeof(double));
   }
-  return any(d, bad) ? kBadP : 0U;
+  return valid.above(d, 1.0) ? kBadP : 0U;
 }
 
 unsigned InformationF32(const float* HWY_RESTRICT p, float* HWY_RESTRICT out, std::size_t n,
@@ -461,22 +554,22 @@ unsigned InformationF32(const float* HWY_RESTRICT p, float* HWY_RESTRICT out, st
   const auto divisor = hn::Set(d, sp);
   const auto vln = hn::Set(d, ln_b);
   const bool scaled = sp != 1.0;
-  auto bad = hn::Zero(d);
-  std::size_t i = 0;
+  validity<DF64> valid(d);
   // DemoteTo saturates infinities to the largest float: put them back.
   const auto lanes_of = [&](hn::Vec<decltype(dfr)> pf) HWY_ATTR {
     const auto x = divide_if<DF64>(scaled, hn::PromoteTo(d, pf), divisor);
+    valid.see(x);
     return hn::IfThenElse(hn::Eq(pf, hn::Zero(dfr)), hn::Set(dfr, HUGE_VALF),
-                          hn::DemoteTo(dfr, information_lanes(d, x, vln, bad)));
+                          hn::DemoteTo(dfr, information_lanes(d, x, vln)));
   };
+  std::size_t i = 0;
   for (; i + lanes <= n; i += lanes) hn::StoreU(lanes_of(hn::LoadU(dfr, p + i)), dfr, out + i);
   if (i < n) {
-    HWY_ALIGN float buf[kMaxFloats] = {};
-    std::memcpy(buf, p + i, (n - i) * sizeof(float));
-    hn::Store(lanes_of(hn::Load(dfr, buf)), dfr, buf);
-    std::memcpy(out + i, buf, (n - i) * sizeof(float));
+    padded<float> buf(p + i, n - i);
+    hn::Store(lanes_of(hn::Load(dfr, buf.v)), dfr, buf.v);
+    std::memcpy(out + i, buf.v, (n - i) * sizeof(float));
   }
-  return any(d, bad) ? kBadP : 0U;
+  return valid.above(d, 1.0) ? kBadP : 0U;
 }
 
 std::int64_t Target() { return HWY_TARGET; }

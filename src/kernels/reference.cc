@@ -13,13 +13,12 @@ bool is_probability_mass(double x) { return x >= 0.0 && x < HUGE_VAL; }
 /// p ln(p/q) + q - p for p > 0, q > 0, without cancellation near p = q.
 double kl_term(double p, double q) {
   const double diff = q - p;
-  const double d = diff / p;
-  if (std::fabs(d) <= kKlNear) {
-    const double s = d / (2.0 + d);
+  const double s = diff / (q + p);
+  if (std::fabs(s) <= kKlNear) {
     const double s2 = s * s;
     double poly = 0.0;
     for (int k = kKlSeriesTerms - 1; k >= 0; --k) poly = poly * s2 + 1.0 / (2 * k + 3);
-    return p * (s * d - 2.0 * s * s2 * poly);
+    return s * diff - 2.0 * p * s * s2 * poly;
   }
   const double r = q / p;
   const double log_r = (r >= DBL_MIN && r <= DBL_MAX) ? std::log(r) : std::log(q) - std::log(p);
