@@ -126,16 +126,23 @@ HWY_INLINE hn::Vec<D> divide_if(bool scaled, hn::Vec<D> x, hn::Vec<D> divisor) {
   return scaled ? hn::Div(x, divisor) : x;
 }
 
-/// p ln p for double lanes, 0 where p = 0 (Highway's Log(0) is finite).
-HWY_INLINE VF64 x_log_x(DF64 d, VF64 x) {
-  return hn::IfThenZeroElse(hn::Eq(x, hn::Zero(d)), hn::Mul(x, hn::Log(d, x)));
+/// Whether every lane is a normal number or larger, so that Log may skip the
+/// rescaling of subnormals (and zeros, whose Log Highway returns as a finite value).
+template <class D>
+HWY_INLINE bool all_normal(D d, hn::Vec<D> y) {
+  using T = hn::TFromD<D>;
+  return hn::AllFalse(d, hn::Lt(y, hn::Set(d, std::numeric_limits<T>::min())));
 }
 
-/// p ln q for float lanes, 0 where p = 0 or q = 0; the error is the float log's 4 ulp
-/// plus one rounding, and the sum of two such vectors one more.
-HWY_INLINE VF32 x_log_y(DF32 df, VF32 x, VF32 y) {
-  const auto zero = hn::Zero(df);
-  return hn::IfThenZeroElse(hn::Or(hn::Eq(x, zero), hn::Eq(y, zero)), hn::Mul(x, hn::Log(df, y)));
+/// x ln y, 0 where x = 0 or y = 0 (+inf is recorded by the caller).
+template <class D>
+HWY_INLINE hn::Vec<D> x_log_y(D d, hn::Vec<D> x, hn::Vec<D> y) {
+  if (HWY_LIKELY(all_normal(d, y))) {
+    // x = 0 meets a finite log: the product is 0 without a mask.
+    return hn::Mul(x, hn::impl::Log<D, hn::Vec<D>, /*kAllowSubnormals=*/false>(d, y));
+  }
+  const auto zero = hn::Zero(d);
+  return hn::IfThenZeroElse(hn::Or(hn::Eq(x, zero), hn::Eq(y, zero)), hn::Mul(x, hn::Log(d, y)));
 }
 
 HWY_INLINE hn::Vec<DP64> promoted_sum(DP64 d, VF32 x) {
@@ -204,7 +211,7 @@ partial EntropyF64(const double* HWY_RESTRICT p, std::size_t n, double sp) {
   const auto add = [&](VF64 x) HWY_ATTR {
     valid.see(x);
     x = divide_if<DF64>(scaled, x, divisor);
-    acc_t = hn::Add(acc_t, x_log_x(d, x));
+    acc_t = hn::Add(acc_t, x_log_y(d, x, x));
     acc_m = hn::Add(acc_m, x);
   };
   blocks(
@@ -289,8 +296,7 @@ partial CrossEntropyF64(const double* HWY_RESTRICT p, const double* HWY_RESTRICT
     y = divide_if<DF64>(scaled_q, y, div_q);
     const auto q_zero = hn::Eq(y, zero);
     infinite = hn::Or(infinite, hn::AndNot(hn::Eq(x, zero), q_zero));
-    acc_t = hn::Add(acc_t, hn::IfThenZeroElse(hn::Or(q_zero, hn::Eq(x, zero)),
-                                              hn::Mul(x, hn::Log(d, y))));
+    acc_t = hn::Add(acc_t, x_log_y(d, x, y));
     acc_p = hn::Add(acc_p, x);
     acc_q = hn::Add(acc_q, y);
   };
@@ -385,10 +391,12 @@ HWY_INLINE VF64 kl_terms(DF64 d, VF64 x, VF64 y, VF64 diff, hn::Mask<DF64>& infi
   const auto p_zero = hn::Eq(x, zero);
   const auto q_zero = hn::Eq(y, zero);
   infinite = hn::Or(infinite, hn::AndNot(p_zero, q_zero));
-  const auto s = hn::Div(diff, hn::Add(x, y));
-  const auto near = hn::Le(hn::Abs(s), hn::Set(d, kKlNear));
+  // |s| <= 1/9 is q/p in [0.8, 1.25]; the quotient serves the far path too.
+  const auto r = hn::Div(y, x);
+  const auto near = hn::And(hn::Ge(r, hn::Set(d, 0.8)), hn::Le(r, hn::Set(d, 1.25)));
   auto t = zero;
   if (!hn::AllFalse(d, near)) {
+    const auto s = hn::Div(diff, hn::Add(x, y));
     const auto s2 = hn::Mul(s, s);
     auto poly = hn::Set(d, 1.0 / (2 * (kKlSeriesTerms - 1) + 3));
     for (int k = kKlSeriesTerms - 2; k >= 0; --k) {
@@ -399,10 +407,9 @@ HWY_INLINE VF64 kl_terms(DF64 d, VF64 x, VF64 y, VF64 diff, hn::Mask<DF64>& infi
   }
   if (!hn::AllTrue(d, near)) {
     // (q - p) - p ln(q/p); ln q - ln p where q/p is not a normal number.
-    const auto r = hn::Div(y, x);
-    auto log_r = hn::Log(d, r);
     const auto odd =
         hn::Not(hn::And(hn::Ge(r, hn::Set(d, DBL_MIN)), hn::Le(r, hn::Set(d, DBL_MAX))));
+    auto log_r = hn::impl::Log<DF64, VF64, /*kAllowSubnormals=*/false>(d, r);
     if (!hn::AllFalse(d, hn::AndNot(p_zero, odd))) {
       log_r = hn::IfThenElse(odd, hn::Sub(hn::Log(d, y), hn::Log(d, x)), log_r);
     }
