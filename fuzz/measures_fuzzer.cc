@@ -22,9 +22,15 @@ void run(const std::uint8_t* data, std::size_t size, std::uint8_t mode) {
   opt.base = (mode & 16U) != 0 ? shannon::nats : shannon::bits;
   double result = 0;
   switch (mode & 7U) {
-    case 0: result = shannon::entropy(p, opt); break;
-    case 1: result = shannon::cross_entropy(p, q, opt); break;
-    case 2: result = shannon::kl_divergence(p, q, opt); break;
+    case 0:
+      result = shannon::entropy(p, opt);
+      break;
+    case 1:
+      result = shannon::cross_entropy(p, q, opt);
+      break;
+    case 2:
+      result = shannon::kl_divergence(p, q, opt);
+      break;
     case 3: {
       for (const T x : shannon::information(p, opt)) {
         if (std::isnan(x)) __builtin_trap();

@@ -19,9 +19,8 @@ struct isa_name {
 };
 
 constexpr isa_name kIsaNames[] = {
-    {HWY_AVX3_DL, "avx512dl"}, {HWY_AVX3, "avx512"},   {HWY_AVX2, "avx2"},
-    {HWY_SSE4, "sse4"},        {HWY_SSSE3, "ssse3"},   {HWY_EMU128, "scalar"},
-    {HWY_SCALAR, "scalar"},
+    {HWY_AVX3_DL, "avx512dl"}, {HWY_AVX3, "avx512"},   {HWY_AVX2, "avx2"},     {HWY_SSE4, "sse4"},
+    {HWY_SSSE3, "ssse3"},      {HWY_EMU128, "scalar"}, {HWY_SCALAR, "scalar"},
 };
 
 std::string name_of(std::int64_t target) {

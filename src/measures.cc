@@ -41,8 +41,8 @@ double divisor_of(std::span<const T> p, const options& opt, arg_name arg) {
 
 /// Throws for bad values or (without normalize) a sum away from 1, as the kernel flagged.
 template <class T>
-void check_partial(const partial& s, std::span<const T> p, std::span<const T> q,
-                   const options& opt, std::optional<std::size_t> row) {
+void check_partial(const partial& s, std::span<const T> p, std::span<const T> q, const options& opt,
+                   std::optional<std::size_t> row) {
   if (opt.unchecked) return;
   if ((s.flags & kernels::kBadP) != 0U) detail::check_values(p, row_of(kP, row));
   if ((s.flags & kernels::kBadQ) != 0U) detail::check_values(q, row_of(kQ, row));
@@ -99,16 +99,16 @@ void evaluate_rows(matrix_view<T> p, const matrix_view<T>* q, std::span<T> out,
                    const options& opt) {
   if (q != nullptr && (q->rows != p.rows || q->cols != p.cols)) {
     throw shape_mismatch("p is " + std::to_string(p.rows) + " x " + std::to_string(p.cols) +
-                         " but q is " + std::to_string(q->rows) + " x " +
-                         std::to_string(q->cols) + ": they must have the same shape");
+                         " but q is " + std::to_string(q->rows) + " x " + std::to_string(q->cols) +
+                         ": they must have the same shape");
   }
   if (out.size() != p.rows) {
     throw shape_mismatch("out has " + std::to_string(out.size()) + " elements for " +
                          std::to_string(p.rows) + " rows");
   }
   const auto one_row = [&](std::size_t r) {
-    return static_cast<T>(evaluate<M, T>(p.row(r), q != nullptr ? q->row(r) : std::span<const T>(),
-                                         opt, r));
+    return static_cast<T>(
+        evaluate<M, T>(p.row(r), q != nullptr ? q->row(r) : std::span<const T>(), opt, r));
   };
   if (!detail::rows_in_parallel(p.rows, p.cols)) {
     for (std::size_t r = 0; r < p.rows; ++r) out[r] = one_row(r);
@@ -173,30 +173,30 @@ std::vector<float> information(std::span<const float> p, const options& opt) {
   return out;
 }
 
-#define SHANNON_DEFINE_MEASURE(NAME, M)                                                         \
-  double NAME(std::span<const double> p, std::span<const double> q, const options& opt) {       \
-    return evaluate<M, double>(p, q, opt, std::nullopt);                                         \
-  }                                                                                              \
-  float NAME(std::span<const float> p, std::span<const float> q, const options& opt) {          \
-    return static_cast<float>(evaluate<M, float>(p, q, opt, std::nullopt));                      \
-  }                                                                                              \
-  void NAME(matrix_view<double> p, matrix_view<double> q, std::span<double> out,                \
-            const options& opt) {                                                                \
-    evaluate_rows<M, double>(p, &q, out, opt);                                                   \
-  }                                                                                              \
-  void NAME(matrix_view<float> p, matrix_view<float> q, std::span<float> out,                   \
-            const options& opt) {                                                                \
-    evaluate_rows<M, float>(p, &q, out, opt);                                                    \
-  }                                                                                              \
-  std::vector<double> NAME(matrix_view<double> p, matrix_view<double> q, const options& opt) {  \
-    std::vector<double> out(p.rows);                                                             \
-    evaluate_rows<M, double>(p, &q, std::span<double>(out), opt);                                \
-    return out;                                                                                  \
-  }                                                                                              \
-  std::vector<float> NAME(matrix_view<float> p, matrix_view<float> q, const options& opt) {     \
-    std::vector<float> out(p.rows);                                                              \
-    evaluate_rows<M, float>(p, &q, std::span<float>(out), opt);                                  \
-    return out;                                                                                  \
+#define SHANNON_DEFINE_MEASURE(NAME, M)                                                        \
+  double NAME(std::span<const double> p, std::span<const double> q, const options& opt) {      \
+    return evaluate<M, double>(p, q, opt, std::nullopt);                                       \
+  }                                                                                            \
+  float NAME(std::span<const float> p, std::span<const float> q, const options& opt) {         \
+    return static_cast<float>(evaluate<M, float>(p, q, opt, std::nullopt));                    \
+  }                                                                                            \
+  void NAME(matrix_view<double> p, matrix_view<double> q, std::span<double> out,               \
+            const options& opt) {                                                              \
+    evaluate_rows<M, double>(p, &q, out, opt);                                                 \
+  }                                                                                            \
+  void NAME(matrix_view<float> p, matrix_view<float> q, std::span<float> out,                  \
+            const options& opt) {                                                              \
+    evaluate_rows<M, float>(p, &q, out, opt);                                                  \
+  }                                                                                            \
+  std::vector<double> NAME(matrix_view<double> p, matrix_view<double> q, const options& opt) { \
+    std::vector<double> out(p.rows);                                                           \
+    evaluate_rows<M, double>(p, &q, std::span<double>(out), opt);                              \
+    return out;                                                                                \
+  }                                                                                            \
+  std::vector<float> NAME(matrix_view<float> p, matrix_view<float> q, const options& opt) {    \
+    std::vector<float> out(p.rows);                                                            \
+    evaluate_rows<M, float>(p, &q, std::span<float>(out), opt);                                \
+    return out;                                                                                \
   }
 
 SHANNON_DEFINE_MEASURE(cross_entropy, measure::cross_entropy)

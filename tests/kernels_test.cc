@@ -1,5 +1,7 @@
 // Every compiled SIMD target against the scalar reference, on lengths that
 // exercise the tails, and the ISA switch itself.
+#include "kernels/kernels.h"
+
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -8,7 +10,6 @@
 #include <vector>
 
 #include "exact.h"
-#include "kernels/kernels.h"
 #include "shannon/shannon.h"
 
 namespace shannon {
@@ -36,9 +37,9 @@ void expect_kernels_match_reference() {
       auto p = test::random_distribution<T>(n, rng, zeros);
       auto q = test::random_distribution<T>(n, rng, zeros);
       if (n > 4) {
-        q[2] = p[2];                   // identical
-        q[3] = p[3] * T(1 + 1e-4);     // near
-        q[4] = T(0);                   // infinite where p > 0
+        q[2] = p[2];                // identical
+        q[3] = p[3] * T(1 + 1e-4);  // near
+        q[4] = T(0);                // infinite where p > 0
       }
       for (double divisor : {1.0, 0.75}) {
         SCOPED_TRACE("n = " + std::to_string(n) + ", divisor = " + std::to_string(divisor));

@@ -31,12 +31,10 @@ using real_types = ::testing::Types<float, double>;
 TYPED_TEST_SUITE(precision, real_types);
 
 template <class T>
-void expect_all_measures_exact(const std::vector<T>& p, const std::vector<T>& q,
-                               const char* what) {
+void expect_all_measures_exact(const std::vector<T>& p, const std::vector<T>& q, const char* what) {
   SCOPED_TRACE(what);
   const options nats_opt{.base = nats};
-  EXPECT_LE(relative_error(entropy(std::span<const T>(p), nats_opt), exact_entropy(p)),
-            kBound<T>);
+  EXPECT_LE(relative_error(entropy(std::span<const T>(p), nats_opt), exact_entropy(p)), kBound<T>);
   EXPECT_LE(relative_error(cross_entropy(std::span<const T>(p), std::span<const T>(q), nats_opt),
                            exact_cross_entropy(p, q)),
             kBound<T>);
@@ -75,7 +73,8 @@ TYPED_TEST(precision, nearly_identical_distributions) {
       const double exact = exact_kl(p, q);
       ASSERT_GT(exact, 0.0);
       ASSERT_LT(exact, 1e-5);
-      const double got = kl_divergence(std::span<const T>(p), std::span<const T>(q), {.base = nats});
+      const double got =
+          kl_divergence(std::span<const T>(p), std::span<const T>(q), {.base = nats});
       EXPECT_LE(relative_error(got, exact), kBound<T>) << "n = " << n << ", eps = " << eps;
     }
   }
@@ -212,9 +211,9 @@ TEST(edges, normalize_divides_by_the_sum) {
   const std::vector<double> counts{2, 1, 1};
   EXPECT_EQ(entropy(counts, {.normalize = true}), 1.5);
   EXPECT_EQ(entropy(std::vector<double>{5.0}, {.normalize = true}), 0.0);
-  EXPECT_DOUBLE_EQ(kl_divergence(counts, std::vector<double>{1, 1, 2}, {.normalize = true}),
-                   kl_divergence(std::vector<double>{0.5, 0.25, 0.25},
-                                 std::vector<double>{0.25, 0.25, 0.5}));
+  EXPECT_DOUBLE_EQ(
+      kl_divergence(counts, std::vector<double>{1, 1, 2}, {.normalize = true}),
+      kl_divergence(std::vector<double>{0.5, 0.25, 0.25}, std::vector<double>{0.25, 0.25, 0.5}));
   EXPECT_EQ(information(std::vector<double>{3, 1}, {.normalize = true})[1], 2.0);
   EXPECT_EQ(cross_entropy_loss(std::vector<double>{3, 1}, 1, {.normalize = true}), 2.0);
 }

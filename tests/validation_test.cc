@@ -29,27 +29,48 @@ const std::vector<double> kGood{0.5, 0.25, 0.25};
 
 TEST(validation, names_negative_values_with_index) {
   expect_error<invalid_distribution>(
-      [] { entropy(std::vector<double>{0.6, 0.2, 0.3, -0.1}); }, "p[3] = -0.1 is negative");
+      [] {
+        entropy(std::vector<double>{0.6, 0.2, 0.3, -0.1});
+      },
+      "p[3] = -0.1 is negative");
   expect_error<invalid_distribution>(
-      [] { cross_entropy(kGood, std::vector<double>{0.5, -0.5, 1.0}); }, "q[1] = -0.5 is negative");
+      [] {
+        cross_entropy(kGood, std::vector<double>{0.5, -0.5, 1.0});
+      },
+      "q[1] = -0.5 is negative");
   expect_error<invalid_distribution>(
-      [] { entropy(std::vector<float>{0.5F, -0.25F, 0.75F}); }, "p[1] = -0.25 is negative");
+      [] {
+        entropy(std::vector<float>{0.5F, -0.25F, 0.75F});
+      },
+      "p[1] = -0.25 is negative");
 }
 
 TEST(validation, names_nan_and_infinity) {
   const double nan = std::numeric_limits<double>::quiet_NaN();
   const double inf = std::numeric_limits<double>::infinity();
-  expect_error<invalid_distribution>([&] { entropy(std::vector<double>{0.5, nan, 0.5}); },
-                                     "p[1] = nan is not a number");
-  expect_error<invalid_distribution>([&] { kl_divergence(kGood, std::vector<double>{inf, 0, 0}); },
-                                     "q[0] = inf is not finite");
+  expect_error<invalid_distribution>(
+      [&] {
+        entropy(std::vector<double>{0.5, nan, 0.5});
+      },
+      "p[1] = nan is not a number");
+  expect_error<invalid_distribution>(
+      [&] {
+        kl_divergence(kGood, std::vector<double>{inf, 0, 0});
+      },
+      "q[0] = inf is not finite");
 }
 
 TEST(validation, requires_a_sum_of_one_within_the_tolerance) {
-  expect_error<invalid_distribution>([] { entropy(std::vector<double>{0.33, 0.33, 0.33}); },
-                                     "p sums to 0.99, not 1");
-  expect_error<invalid_distribution>([] { entropy(std::vector<double>{0.33, 0.33, 0.33}); },
-                                     "normalize divides by the sum");
+  expect_error<invalid_distribution>(
+      [] {
+        entropy(std::vector<double>{0.33, 0.33, 0.33});
+      },
+      "p sums to 0.99, not 1");
+  expect_error<invalid_distribution>(
+      [] {
+        entropy(std::vector<double>{0.33, 0.33, 0.33});
+      },
+      "normalize divides by the sum");
   // Within tolerance: the usual rounding of a normalized vector.
   EXPECT_NO_THROW(entropy(std::vector<double>{0.1, 0.2, 0.7}));
   EXPECT_NO_THROW(entropy(std::vector<double>{1.0 + 1e-15, 0.0}));
@@ -61,8 +82,11 @@ TEST(validation, requires_a_sum_of_one_within_the_tolerance) {
 TEST(validation, rejects_empty_and_mismatched_inputs) {
   expect_error<invalid_distribution>([] { entropy(std::vector<double>{}); },
                                      "p is empty: a probability vector needs at least one element");
-  expect_error<shape_mismatch>([] { kl_divergence(kGood, std::vector<double>{0.5, 0.5}); },
-                               "p has 3 elements but q has 2");
+  expect_error<shape_mismatch>(
+      [] {
+        kl_divergence(kGood, std::vector<double>{0.5, 0.5});
+      },
+      "p has 3 elements but q has 2");
   expect_error<shape_mismatch>(
       [] {
         const std::vector<double> v(6, 1.0 / 3);
@@ -105,7 +129,10 @@ TEST(validation, rejects_bad_bases) {
 TEST(validation, information_wants_probabilities) {
   expect_error<invalid_distribution>([] { information(1.5); }, "p = 1.5 is not a probability");
   expect_error<invalid_distribution>(
-      [] { information(std::vector<double>{0.5, 1.5}); }, "p[1] = 1.5 is greater than 1");
+      [] {
+        information(std::vector<double>{0.5, 1.5});
+      },
+      "p[1] = 1.5 is greater than 1");
   // Probabilities of separate events need not sum to 1.
   EXPECT_EQ(information(std::vector<double>{0.5, 0.5, 0.5}).size(), 3U);
 }
@@ -113,10 +140,14 @@ TEST(validation, information_wants_probabilities) {
 TEST(validation, normalize_accepts_counts_but_not_negatives_or_zero_sums) {
   EXPECT_EQ(entropy(std::vector<double>{1, 1, 2}, {.normalize = true}), 1.5);
   expect_error<invalid_distribution>(
-      [] { entropy(std::vector<double>{1, -1, 2}, {.normalize = true}); },
+      [] {
+        entropy(std::vector<double>{1, -1, 2}, {.normalize = true});
+      },
       "p[1] = -1 is negative");
   expect_error<invalid_distribution>(
-      [] { entropy(std::vector<double>{0, 0}, {.normalize = true}); },
+      [] {
+        entropy(std::vector<double>{0, 0}, {.normalize = true});
+      },
       "p sums to 0: it cannot be normalized");
 }
 
@@ -128,8 +159,11 @@ TEST(validation, unchecked_skips_the_checks) {
 TEST(validation, loss_wants_a_class_in_range) {
   expect_error<invalid_option>([] { cross_entropy_loss(kGood, 3); },
                                "target class 3 is out of range for 3 classes");
-  expect_error<invalid_distribution>([] { cross_entropy_loss(std::vector<double>{0.2, 0.2}, 0); },
-                                     "q sums to 0.4, not 1");
+  expect_error<invalid_distribution>(
+      [] {
+        cross_entropy_loss(std::vector<double>{0.2, 0.2}, 0);
+      },
+      "q sums to 0.4, not 1");
 }
 
 }  // namespace

@@ -56,7 +56,8 @@ double sum_tolerance(std::size_t n);
 /// -log_b p for one probability p in [0, 1], error <= 1 ulp; information(0) = +inf.
 double information(double p, log_base base = bits);
 
-/// Element-wise -log_b p_i of probabilities in [0, 1] (p need not sum to 1), error <= 2 ulp; 0 gives +inf.
+/// Element-wise -log_b p_i of probabilities in [0, 1] (p need not sum to 1), error <= 2 ulp; 0
+/// gives +inf.
 void information(std::span<const double> p, std::span<double> out, const options& opt = {});
 void information(std::span<const float> p, std::span<float> out, const options& opt = {});
 std::vector<double> information(std::span<const double> p, const options& opt = {});
@@ -64,7 +65,8 @@ std::vector<float> information(std::span<const float> p, const options& opt = {}
 
 // ---- entropy H(p) = -sum p_i log_b p_i ---------------------------------------
 
-/// Shannon entropy of a probability vector, 0 log 0 = 0; relative error <= 1e-12 (double), 1e-6 (float).
+/// Shannon entropy of a probability vector, 0 log 0 = 0; relative error <= 1e-12 (double), 1e-6
+/// (float).
 double entropy(std::span<const double> p, const options& opt = {});
 float entropy(std::span<const float> p, const options& opt = {});
 /// Entropy of each row; out has one element per row.

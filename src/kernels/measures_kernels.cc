@@ -5,21 +5,24 @@
 // Sums: per lane, a plain double accumulator over blocks of kBlock vectors
 // (error <= kBlock eps of the block) whose totals go into a lane-wise
 // TwoSum accumulator, so the error does not grow with the length.
+#include <algorithm>
 #include <cfloat>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <limits>
-#include <algorithm>
 
 #include "kernels/kernels.h"
 
+// foreach_target.h must come first and math-inl.h after highway.h.
+// clang-format off
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "kernels/measures_kernels.cc"
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
 #include "hwy/highway.h"
 #include "hwy/contrib/math/math-inl.h"
+// clang-format on
 
 HWY_BEFORE_NAMESPACE();
 namespace shannon::kernels::HWY_NAMESPACE {
@@ -190,7 +193,8 @@ partial MassF32(const float* HWY_RESTRICT p, std::size_t n) {
         mass.add(promoted_sum(d, acc));
         acc = hn::Zero(df);
       },
-      [&](std::size_t i, std::size_t count) HWY_ATTR { add(hn::Load(df, padded(p + i, count).v)); });
+      [&](std::size_t i, std::size_t count)
+          HWY_ATTR { add(hn::Load(df, padded(p + i, count).v)); });
   partial out;
   mass.into(d, out.mass_p);
   if (valid.bad(df)) out.flags |= kBadP;
@@ -251,7 +255,8 @@ partial EntropyF32(const float* HWY_RESTRICT p, std::size_t n, double sp) {
     acc_t = hn::Add(acc_t, promoted_sum(d, hn::Add(term(x0), term(x1))));
   };
   blocks(
-      n, 2 * lanes, [&](std::size_t i) HWY_ATTR { pair(hn::LoadU(df, p + i), hn::LoadU(df, p + i + lanes)); },
+      n, 2 * lanes,
+      [&](std::size_t i) HWY_ATTR { pair(hn::LoadU(df, p + i), hn::LoadU(df, p + i + lanes)); },
       [&]() HWY_ATTR {
         terms.add(acc_t);
         mass.add(promoted_sum(d, acc_m));
@@ -272,8 +277,8 @@ partial EntropyF32(const float* HWY_RESTRICT p, std::size_t n, double sp) {
 
 // ---- cross entropy: sum p ln q ------------------------------------------------
 
-partial CrossEntropyF64(const double* HWY_RESTRICT p, const double* HWY_RESTRICT q,
-                        std::size_t n, double sp, double sq) {
+partial CrossEntropyF64(const double* HWY_RESTRICT p, const double* HWY_RESTRICT q, std::size_t n,
+                        double sp, double sq) {
   const DF64 d;
   const auto zero = hn::Zero(d);
   const auto div_p = hn::Set(d, sp);
@@ -301,7 +306,8 @@ partial CrossEntropyF64(const double* HWY_RESTRICT p, const double* HWY_RESTRICT
     acc_q = hn::Add(acc_q, y);
   };
   blocks(
-      n, hn::Lanes(d), [&](std::size_t i) HWY_ATTR { add(hn::LoadU(d, p + i), hn::LoadU(d, q + i)); },
+      n, hn::Lanes(d),
+      [&](std::size_t i) HWY_ATTR { add(hn::LoadU(d, p + i), hn::LoadU(d, q + i)); },
       [&]() HWY_ATTR {
         terms.add(acc_t);
         mass_p.add(acc_p);
@@ -321,8 +327,8 @@ partial CrossEntropyF64(const double* HWY_RESTRICT p, const double* HWY_RESTRICT
   return out;
 }
 
-partial CrossEntropyF32(const float* HWY_RESTRICT p, const float* HWY_RESTRICT q,
-                        std::size_t n, double sp, double sq) {
+partial CrossEntropyF32(const float* HWY_RESTRICT p, const float* HWY_RESTRICT q, std::size_t n,
+                        double sp, double sq) {
   const DF32 df;
   const DP64 d;
   const std::size_t lanes = hn::Lanes(df);
@@ -459,8 +465,8 @@ struct kl_state {
   }
 };
 
-partial KlF64(const double* HWY_RESTRICT p, const double* HWY_RESTRICT q, std::size_t n,
-              double sp, double sq) {
+partial KlF64(const double* HWY_RESTRICT p, const double* HWY_RESTRICT q, std::size_t n, double sp,
+              double sq) {
   const DF64 d;
   const auto div_p = hn::Set(d, sp);
   const auto div_q = hn::Set(d, sq);
@@ -475,7 +481,8 @@ partial KlF64(const double* HWY_RESTRICT p, const double* HWY_RESTRICT q, std::s
     state.add(d, divide_if<DF64>(scaled_p, x, div_p), divide_if<DF64>(scaled_q, y, div_q));
   };
   blocks(
-      n, hn::Lanes(d), [&](std::size_t i) HWY_ATTR { add(hn::LoadU(d, p + i), hn::LoadU(d, q + i)); },
+      n, hn::Lanes(d),
+      [&](std::size_t i) HWY_ATTR { add(hn::LoadU(d, p + i), hn::LoadU(d, q + i)); },
       [&]() HWY_ATTR { state.flush(d); },
       [&](std::size_t i, std::size_t count) HWY_ATTR {
         add(hn::Load(d, padded(p + i, count).v), hn::Load(d, padded(q + i, count).v));
@@ -486,8 +493,8 @@ partial KlF64(const double* HWY_RESTRICT p, const double* HWY_RESTRICT q, std::s
   return out;
 }
 
-partial KlF32(const float* HWY_RESTRICT p, const float* HWY_RESTRICT q, std::size_t n,
-              double sp, double sq) {
+partial KlF32(const float* HWY_RESTRICT p, const float* HWY_RESTRICT q, std::size_t n, double sp,
+              double sq) {
   const DF32 df;
   const DP64 d;
   const auto div_p = hn::Set(df, static_cast<float>(sp));
@@ -508,7 +515,8 @@ partial KlF32(const float* HWY_RESTRICT p, const float* HWY_RESTRICT q, std::siz
     state.add(d, px.hi, py.hi);
   };
   blocks(
-      n, hn::Lanes(df), [&](std::size_t i) HWY_ATTR { add(hn::LoadU(df, p + i), hn::LoadU(df, q + i)); },
+      n, hn::Lanes(df),
+      [&](std::size_t i) HWY_ATTR { add(hn::LoadU(df, p + i), hn::LoadU(df, q + i)); },
       [&]() HWY_ATTR { state.flush(d); },
       [&](std::size_t i, std::size_t count) HWY_ATTR {
         add(hn::Load(df, padded(p + i, count).v), hn::Load(df, padded(q + i, count).v));
