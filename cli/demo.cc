@@ -230,9 +230,9 @@ void run_demo(const log_base& base) {
       "divergence and the cross-entropy loss. Every number is computed by libshannon, in {}.\n",
       ctx.unit);
   using section = void (*)(const demo_context&);
-  constexpr std::array<section, 5> kSections = {&demo_information, &demo_entropy,
-                                                &demo_cross_entropy, &demo_kl_divergence,
-                                                &demo_cross_entropy_loss};
+  constexpr std::array<section, 6> kSections = {&demo_information,        &demo_entropy,
+                                                &demo_cross_entropy,      &demo_kl_divergence,
+                                                &demo_cross_entropy_loss, &demo_training};
   for (const section s : kSections) s(ctx);
 }
 

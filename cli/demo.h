@@ -31,6 +31,10 @@ void demo_kl_divergence(const demo_context& ctx);
 /// Section 5: the cross-entropy loss of a one-hot truth.
 void demo_cross_entropy_loss(const demo_context& ctx);
 
+/// Section 6: softmax regression trained with the loss and its gradient, its loss
+/// falling toward the conditional entropy of the labels.
+void demo_training(const demo_context& ctx);
+
 /// Prints every section in order, in unit `base`.
 void run_demo(const log_base& base);
 

@@ -8,6 +8,7 @@
 
 #include "commands.h"
 #include "common.h"
+#include "loss_logits.h"
 #include "shannon/io.h"
 #include "shannon/losses.h"
 
@@ -19,6 +20,7 @@ struct loss_settings {
   std::string q;
   std::string target;
   common_settings common;
+  logits_loss_settings logits;
 };
 
 std::size_t parse_class_index(const std::string& text) {
@@ -62,18 +64,31 @@ void run_probability_loss(const loss_settings& s) {
 
 command register_loss_command(CLI::App& app) {
   auto s = std::make_shared<loss_settings>();
-  CLI::App* cmd =
-      app.add_subcommand("loss", "Cross-entropy loss -log q[K] of a prediction q for true class K");
+  CLI::App* cmd = app.add_subcommand(
+      "loss", "Cross-entropy loss: -log q[K] of probabilities, or of logits with --logits");
   cmd->add_option("Q", s->q, "Predicted probabilities (or one vector per row)")
       ->type_name("LIST|FILE|-");
-  cmd->add_option("-t,--target", s->target, "The true class K, counted from 0 (required)")
+  cmd->add_option("-t,--target", s->target,
+                  "The true class K counted from 0; with --logits, class indices [rows] or "
+                  "probabilities [rows, classes] (required)")
       ->required()
-      ->option_text("K");
+      ->option_text("K|FILE");
   add_common_options(*cmd, s->common);
+  add_logits_options(*cmd, s->logits);
   cmd->footer(command_footer(
       "With a one-hot truth p (1 for class K, 0 elsewhere) H(p) = 0, so the loss\n"
-      "D(p||q) = H(p,q) = -log q[K]. A 2-D Q gives one loss per row, all for class K."));
-  return {cmd, [s] { run_probability_loss(*s); }};
+      "D(p||q) = H(p,q) = -log q[K]. A 2-D Q gives one loss per row, all for class K.\n"
+      "With --logits X the loss is PyTorch's cross_entropy of softmax(X), in nats\n"
+      "unless --base says otherwise:\n"
+      "  shannon loss --logits X.npy --target T.npy --label-smoothing 0.1 --grad-out G.npy"));
+  return {cmd, [s, cmd] {
+            if (s->logits.logits.empty()) {
+              run_probability_loss(*s);
+              return;
+            }
+            if (!s->q.empty()) throw usage_error("give either Q or --logits, not both");
+            run_logits_loss(s->logits, s->target, s->common, cmd->count("--base") > 0);
+          }};
 }
 
 }  // namespace shannon::cli

@@ -22,8 +22,8 @@ ctest --test-dir build-sanitize --output-on-failure -j"$jobs" -E "install|python
 echo "== fuzzing (libFuzzer, ${SHANNON_FUZZ_SECONDS:-20} s per target)"
 scripts/fuzz.sh "${SHANNON_FUZZ_SECONDS:-20}"
 
-echo "== format"
-scripts/check-format.sh
+echo "== format and lint"
+scripts/lint.sh
 
 echo "== summary"
 ctest --test-dir build -j"$jobs" 2>&1 | tail -n 3

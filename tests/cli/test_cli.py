@@ -374,3 +374,93 @@ def test_demo_other_bases():
     out = ok("demo", "--base", "nats")
     assert "[nats]" in out and "0.6931" in out
     assert "[hartleys]" in ok("demo", "--base", "10")
+
+
+# ---- loss --logits: the batched loss of logits, against PyTorch ------------------
+
+
+@pytest.fixture
+def logits_files(tmp_path):
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(6, 5)) * 3
+    paths = {
+        "x32": tmp_path / "x32.npy",
+        "x64": tmp_path / "x64.npy",
+        "t": tmp_path / "t.npy",
+        "soft": tmp_path / "soft.npy",
+        "grad": tmp_path / "g.npy",
+    }
+    np.save(paths["x32"], x.astype(np.float32))
+    np.save(paths["x64"], x)
+    np.save(paths["t"], np.array([0, 4, -100, 2, 1, 3], dtype=np.int64))
+    soft = rng.random(size=(6, 5))
+    np.save(paths["soft"], soft / soft.sum(axis=1, keepdims=True))
+    return x, paths
+
+
+def torch_loss(x, target, **kwargs):
+    torch = pytest.importorskip("torch")
+    xt = torch.tensor(x, dtype=torch.float64, requires_grad=True)
+    loss = torch.nn.functional.cross_entropy(xt, torch.tensor(target), **kwargs)
+    if loss.dim() == 0:
+        loss.backward()
+        return loss.item(), xt.grad.numpy()
+    return loss.detach().numpy(), None
+
+
+@pytest.mark.parametrize("dtype,rtol", [("x64", 1e-12), ("x32", 2e-6)])
+def test_logits_loss_and_gradient_match_torch(logits_files, dtype, rtol):
+    x, paths = logits_files
+    doc = json_of("loss", "--logits", paths[dtype], "--target", paths["t"],
+                  "--label-smoothing", "0.1", "--grad-out", paths["grad"])
+    expected, grad = torch_loss(x, np.load(paths["t"]), label_smoothing=0.1)
+    assert doc["measure"] == "cross_entropy_loss"
+    assert doc["unit"] == "nats" and doc["reduction"] == "mean"
+    assert doc["dtype"] == ("float32" if dtype == "x32" else "float64")
+    assert doc["value"] == pytest.approx(expected, rel=rtol)
+    saved = np.load(paths["grad"])
+    assert saved.dtype == (np.float32 if dtype == "x32" else np.float64)
+    assert np.allclose(saved, grad, rtol=0, atol=1e-6 if dtype == "x32" else 1e-14)
+
+
+def test_logits_loss_options(logits_files):
+    x, paths = logits_files
+    weight = "1,2,0.5,1,3"
+    doc = json_of("loss", "--logits", paths["x64"], "--target", paths["t"], "--weight", weight,
+                  "--reduction", "none")
+    expected, _ = torch_loss(x, np.load(paths["t"]), reduction="none",
+                             weight=__import__("torch").tensor([1, 2, 0.5, 1, 3.0],
+                                                               dtype=__import__("torch").float64))
+    assert np.allclose(doc["values"], expected, rtol=1e-12, atol=0)
+    soft = json_of("loss", "--logits", paths["x64"], "--target", paths["soft"])
+    expected_soft, _ = torch_loss(x, np.load(paths["soft"]))
+    assert soft["value"] == pytest.approx(expected_soft, rel=1e-12)
+    assert soft["target"] == "probabilities"
+    bits = json_of("loss", "--logits", paths["x64"], "--target", paths["t"], "--base", "bits")
+    nats = json_of("loss", "--logits", paths["x64"], "--target", paths["t"])
+    assert bits["value"] == pytest.approx(nats["value"] / math.log(2), rel=1e-14)
+    text = ok("loss", "--logits", paths["x64"], "--target", paths["t"])
+    assert "cross-entropy loss (mean over 6 rows of 5 classes)" in text and "nats" in text
+
+
+def test_logits_loss_errors(logits_files, tmp_path):
+    _, paths = logits_files
+    bad = tmp_path / "bad.npy"
+    np.save(bad, np.array([0, 9, 1, 1, 1, 1], dtype=np.int64))
+    assert "out of range" in data_error("loss", "--logits", paths["x64"], "--target", bad)
+    assert "is not a class index" in data_error("loss", "--logits", paths["x64"],
+                                                 "--target", "0,1.5,1,1,1,1")
+    usage_error("loss", "--logits", paths["x64"], "--target", paths["t"], "--normalize")
+    usage_error("loss", "--logits", paths["x64"], "--target", paths["t"], "--reduction", "avg")
+    usage_error("loss", "0.5,0.5", "--logits", paths["x64"], "--target", paths["t"])
+
+
+def test_demo_trains_a_classifier():
+    out = ok("demo")
+    assert "6. Training a classifier with the cross-entropy loss" in out
+    rows = re.findall(r"^\s+(\d+)\s+(\d+\.\d+)\s+(-?\d+\.\d+)\s+(\d+\.\d) %$", out, re.M)
+    losses = [float(r[1]) for r in rows]
+    accuracy = [float(r[3]) for r in rows]
+    assert len(rows) >= 8
+    assert losses == sorted(losses, reverse=True) and losses[0] > 2 * losses[-1]
+    assert accuracy[-1] > accuracy[0] + 30
