@@ -7,19 +7,22 @@
 // per lane a running max, the sum of exp(z - max) rescaled when the max grows
 // (checked once per block of kBlock vectors, so one exp per element), and the
 // spread sum c (max - z) shifted when the max grows.
+#include "kernels/loss_kernels.h"
+
 #include <cfloat>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 
-#include "kernels/loss_kernels.h"
-
+// foreach_target.h re-includes this file once per target: it comes first.
+// clang-format off
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "kernels/loss_kernels.cc"
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
 #include "hwy/highway.h"
 #include "hwy/contrib/math/math-inl.h"
+// clang-format on
 
 HWY_BEFORE_NAMESPACE();
 namespace shannon::kernels::HWY_NAMESPACE {
@@ -36,6 +39,8 @@ constexpr std::size_t kDrain = 32;
 // Above this exp(t) is computed as exp(t / 2)^2: Highway's Exp is valid up to 706.
 constexpr double kExpDirectMax = 700.0;
 constexpr double kLogDblMax = 709.782712893384;
+// Doubles from here up round to float infinity: halfway between FLT_MAX and 2^128.
+constexpr double kFloatOverflow = 0x1.ffffffp127;
 
 HWY_INLINE V load(D d, const double* p) { return hn::LoadU(d, p); }
 HWY_INLINE V load(D d, const float* p) { return hn::PromoteTo(d, hn::LoadU(DF(), p)); }
@@ -54,7 +59,18 @@ HWY_INLINE V load_any(D d, const T* p, std::size_t count) {
 }
 
 HWY_INLINE void store(D d, V v, double* p) { hn::StoreU(v, d, p); }
-HWY_INLINE void store(D d, V v, float* p) { hn::StoreU(hn::DemoteTo(DF(), v), DF(), p); }
+HWY_INLINE void store(D d, V v, float* p) {
+  const DF df;
+  auto f = hn::DemoteTo(df, v);
+  // DemoteTo saturates on some targets (EMU128): what rounds to +-inf gives +-FLT_MAX.
+  const auto overflow = hn::Ge(hn::Abs(v), hn::Set(d, kFloatOverflow));
+  if (!hn::AllFalse(d, overflow)) {
+    const auto overflow_f =
+        hn::Eq(hn::DemoteTo(df, hn::IfThenElseZero(overflow, hn::Set(d, 1.0))), hn::Set(df, 1.0F));
+    f = hn::IfThenElse(overflow_f, hn::CopySign(hn::Set(df, HUGE_VALF), f), f);
+  }
+  hn::StoreU(f, df, p);
+}
 
 template <class T>
 HWY_INLINE void store_any(D d, V v, T* p, std::size_t count) {
@@ -74,6 +90,20 @@ HWY_INLINE bool any(D d, V flags) { return !hn::AllFalse(d, hn::MaskFromVec(flag
 /// Lanes that are not a finite number >= 0.
 HWY_INLINE hn::Mask<D> not_mass(D d, V x) {
   return hn::Not(hn::And(hn::Ge(x, hn::Zero(d)), hn::Lt(x, hn::Set(d, HUGE_VAL))));
+}
+
+/// tanh(u) = -expm1(-2|u|) / (2 + expm1(-2|u|)) with the sign of u: few ulp everywhere.
+HWY_INLINE V tanh_lanes(D d, V u) {
+  const V sign = hn::And(hn::SignBit(d), u);
+  const V em = hn::Expm1(d, hn::Mul(hn::Xor(u, sign), hn::Set(d, -2.0)));
+  return hn::Xor(hn::Div(hn::Neg(em), hn::Add(hn::Set(d, 2.0), em)), sign);
+}
+
+/// 1 - tanh(u)^2 = 4 e / (1 + e)^2 with e = exp(-2|u|): no cancellation where tanh(u) is near 1.
+HWY_INLINE V sech2_lanes(D d, V u) {
+  const V e = hn::Exp(d, hn::Mul(hn::Abs(u), hn::Set(d, -2.0)));
+  const V one_plus_e = hn::Add(hn::Set(d, 1.0), e);
+  return hn::Div(hn::Mul(hn::Set(d, 4.0), e), hn::Mul(one_plus_e, one_plus_e));
 }
 
 /// A per-lane double accumulator drained every kDrain additions into a TwoSum pair;
@@ -168,8 +198,12 @@ class ce_forward_lanes {
   HWY_INLINE void load_vector(std::size_t i, std::size_t count, std::size_t k) {
     const V x = load_any(d_, s_.logits + i, count);
     V z = x;
-    if constexpr (kCap) z = hn::Mul(cap_, hn::Tanh(d_, hn::Div(x, cap_)));
-    auto bad = hn::Or(hn::Ne(x, x), hn::Eq(z, pos_inf_));
+    if constexpr (kCap) {
+      // A masked class (-inf) stays masked.
+      z = hn::IfThenElse(hn::Eq(x, neg_inf_), neg_inf_,
+                         hn::Mul(cap_, tanh_lanes(d_, hn::Div(x, cap_))));
+    }
+    auto bad = hn::Or(hn::IsNaN(x), hn::Eq(z, pos_inf_));
     bad_logit_ = flag_if(d_, bad_logit_, bad);
     const auto valid = hn::FirstN(d_, count);
     bad = hn::Or(bad, hn::Not(valid));
@@ -199,11 +233,18 @@ class ce_forward_lanes {
       // Exp gives 0 below -1000 and for NaN (-inf - -inf in lanes still empty).
       sum_ = hn::Mul(sum_, hn::Exp(d_, hn::Sub(max_, new_max)));
       if constexpr (kCoef) {
-        spread_ = hn::Add(spread_, hn::IfThenElseZero(hn::Ne(coef_finite_, zero_),
-                                                      hn::Mul(coef_finite_,
-                                                              hn::Sub(new_max, max_))));
+        spread_ =
+            hn::Add(spread_, hn::IfThenElseZero(hn::Ne(coef_finite_, zero_),
+                                                hn::Mul(coef_finite_, hn::Sub(new_max, max_))));
       }
       max_ = new_max;
+    }
+    if (has_skip && skip < s_.n) {
+      const std::size_t offset = skip - i;
+      HWY_ALIGN double z[kMaxLanes];
+      hn::Store(z_[offset / lanes], d_, z);
+      skipped_ = z[offset % lanes];
+      has_skipped_ = true;
     }
     const V vskip = hn::Set(d_, static_cast<double>(skip));
     for (std::size_t k = 0; k < vectors; ++k) {
@@ -224,28 +265,27 @@ class ce_forward_lanes {
     }
   }
 
+  /// Merges the lanes in vectors: one Exp for the rescaling, no scalar exp per lane.
   ce_partial finish() {
-    HWY_ALIGN double max[kMaxLanes];
-    HWY_ALIGN double sum[kMaxLanes];
-    HWY_ALIGN double spread[kMaxLanes];
-    HWY_ALIGN double coef_finite[kMaxLanes];
-    HWY_ALIGN double coef[kMaxLanes];
-    hn::Store(max_, d_, max);
-    hn::Store(sum_, d_, sum);
-    hn::Store(spread_, d_, spread);
-    hn::Store(coef_finite_, d_, coef_finite);
-    hn::Store(coef_, d_, coef);
     ce_partial out;
-    for (std::size_t l = 0; l < hn::Lanes(d_); ++l) {
-      ce_partial lane;
-      lane.max = max[l];
-      lane.sum = sum[l];
-      lane.spread = spread[l];
-      lane.coef_finite = coef_finite[l];
-      lane.coef = coef[l];
-      out.merge(lane);
+    const V max = hn::MaxOfLanes(d_, max_);
+    out.max = hn::GetLane(max);
+    if (out.max > -HUGE_VAL) {
+      // Lanes without finite values have max_ = -inf, sum_ = 0 and coef_finite_ = 0.
+      out.sum = hn::GetLane(hn::SumOfLanes(d_, hn::Mul(sum_, hn::Exp(d_, hn::Sub(max_, max)))));
+      if constexpr (kCoef) {
+        const V shift = hn::IfThenElseZero(hn::Ne(coef_finite_, zero_),
+                                           hn::Mul(coef_finite_, hn::Sub(max, max_)));
+        out.spread = hn::GetLane(hn::SumOfLanes(d_, hn::Add(spread_, shift)));
+      }
     }
-    mass_.into(d_, out.mass);
+    if constexpr (kCoef) {
+      out.coef_finite = hn::GetLane(hn::SumOfLanes(d_, coef_finite_));
+      out.coef = hn::GetLane(hn::SumOfLanes(d_, coef_));
+    }
+    if (s_.probs != nullptr) mass_.into(d_, out.mass);
+    out.skipped = skipped_;
+    out.has_skipped = has_skipped_;
     if (any(d_, bad_logit_)) out.flags |= kBadLogit;
     if (any(d_, bad_target_)) out.flags |= kBadTarget;
     if (any(d_, inf_coef_)) out.flags |= kInfiniteCoef;
@@ -270,6 +310,8 @@ class ce_forward_lanes {
   V bad_target_;
   V inf_coef_;
   blocked_sum mass_;
+  double skipped_ = -HUGE_VAL;
+  bool has_skipped_ = false;
   V z_[kBlock];
   V c_[kBlock];
 };
@@ -305,14 +347,15 @@ void ce_backward_impl(const ce_slice<T>& s, T* grad, double max, double log_sum,
   const V cap = hn::Set(d, s.cap);
   const V one = hn::Set(d, 1.0);
   const V zero = hn::Zero(d);
+  const V neg_inf = hn::Set(d, -HUGE_VAL);
   for (std::size_t i = 0; i < s.n; i += lanes) {
     const std::size_t count = s.n - i < lanes ? s.n - i : lanes;
     const V x = load_any(d, s.logits + i, count);
     V z = x;
-    V t = zero;
+    V u = zero;
     if constexpr (kCap) {
-      t = hn::Tanh(d, hn::Div(x, cap));
-      z = hn::Mul(cap, t);
+      u = hn::Div(x, cap);
+      z = hn::IfThenElse(hn::Eq(x, neg_inf), neg_inf, hn::Mul(cap, tanh_lanes(d, u)));
     }
     // exp(-inf) = 0, and Exp gives 0 for NaN too (z = max = -inf).
     const V e = hn::Exp(d, hn::Sub(hn::Sub(z, vmax), vlog_sum));
@@ -322,7 +365,7 @@ void ce_backward_impl(const ce_slice<T>& s, T* grad, double max, double log_sum,
       const V p = s.probs != nullptr ? load_any(d, s.probs + i, count) : zero;
       g = hn::Sub(g, hn::Mul(w, hn::Add(vbeta, hn::Mul(vgamma, p))));
     }
-    if constexpr (kCap) g = hn::Mul(g, hn::Mul(hn::Sub(one, t), hn::Add(one, t)));
+    if constexpr (kCap) g = hn::Mul(g, sech2_lanes(d, u));
     store_any(d, g, grad + i, count);
   }
 }
@@ -368,11 +411,11 @@ loss_partial kl_div_impl(const T* input, const T* target, std::size_t n, T* loss
     const std::size_t count = n - i < lanes ? n - i : lanes;
     const V x = load_any(d, input + i, count);
     const V t = load_any(d, target + i, count);
-    bad_input = flag_if(d, bad_input, hn::Or(hn::Ne(x, x), hn::Eq(x, pos_inf)));
+    bad_input = flag_if(d, bad_input, hn::Or(hn::IsNaN(x), hn::Eq(x, pos_inf)));
     V p = t;
     V l;
     if constexpr (kLogTarget) {
-      bad_target = flag_if(d, bad_target, hn::Or(hn::Ne(t, t), hn::Eq(t, pos_inf)));
+      bad_target = flag_if(d, bad_target, hn::Or(hn::IsNaN(t), hn::Eq(t, pos_inf)));
       p = exp_any(d, t);
       l = hn::IfThenZeroElse(hn::Eq(p, zero), hn::Mul(p, hn::Sub(t, x)));
     } else {
@@ -418,7 +461,7 @@ loss_partial bce_impl(const bce_slice<T>& s, T* loss, T* grad, double grad_scale
     const V y = load_any(d, s.target + i, count);
     const V w = hn::IfThenElseZero(valid, weight_at(d, s.weight, s.weight_broadcast, i, count));
     const V pw = weight_at(d, s.pos_weight, s.pos_weight_broadcast, i, count);
-    bad_logit = flag_if(d, bad_logit, hn::Ne(x, x));
+    bad_logit = flag_if(d, bad_logit, hn::IsNaN(x));
     bad_target = flag_if(d, bad_target, hn::Not(hn::And(hn::Ge(y, zero), hn::Le(y, one))));
     bad_weight = flag_if(d, bad_weight, hn::Or(not_mass(d, w), not_mass(d, pw)));
     const V e = hn::Exp(d, hn::Neg(hn::Abs(x)));
@@ -463,22 +506,21 @@ void LossCeBackwardF64(const ce_slice<double>& s, double* grad, double max, doub
                        double a, double beta, double gamma) {
   ce_backward_any(s, grad, max, log_sum, a, beta, gamma);
 }
-void LossCeBackwardF32(const ce_slice<float>& s, float* grad, double max, double log_sum,
-                       double a, double beta, double gamma) {
+void LossCeBackwardF32(const ce_slice<float>& s, float* grad, double max, double log_sum, double a,
+                       double beta, double gamma) {
   ce_backward_any(s, grad, max, log_sum, a, beta, gamma);
 }
-loss_partial LossKlDivF64(const double* input, const double* target, std::size_t n,
-                          bool log_target, double* loss, double* grad, double grad_scale) {
+loss_partial LossKlDivF64(const double* input, const double* target, std::size_t n, bool log_target,
+                          double* loss, double* grad, double grad_scale) {
   return log_target ? kl_div_impl<double, true>(input, target, n, loss, grad, grad_scale)
                     : kl_div_impl<double, false>(input, target, n, loss, grad, grad_scale);
 }
-loss_partial LossKlDivF32(const float* input, const float* target, std::size_t n,
-                          bool log_target, float* loss, float* grad, double grad_scale) {
+loss_partial LossKlDivF32(const float* input, const float* target, std::size_t n, bool log_target,
+                          float* loss, float* grad, double grad_scale) {
   return log_target ? kl_div_impl<float, true>(input, target, n, loss, grad, grad_scale)
                     : kl_div_impl<float, false>(input, target, n, loss, grad, grad_scale);
 }
-loss_partial LossBceF64(const bce_slice<double>& s, double* loss, double* grad,
-                        double grad_scale) {
+loss_partial LossBceF64(const bce_slice<double>& s, double* loss, double* grad, double grad_scale) {
   return bce_impl(s, loss, grad, grad_scale);
 }
 loss_partial LossBceF32(const bce_slice<float>& s, float* loss, float* grad, double grad_scale) {

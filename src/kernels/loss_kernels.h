@@ -17,21 +17,23 @@ namespace shannon::kernels {
 
 /// Bits of ce_partial::flags and loss_partial::flags.
 enum loss_flag : unsigned {
-  kBadLogit = 1U,        ///< some logit (or kl_div input) is NaN or +inf
-  kBadTarget = 2U,       ///< some target probability is NaN, infinite or negative (BCE: > 1)
-  kInfiniteCoef = 4U,    ///< some c_j > 0 meets z_j = -inf: the smoothed or soft loss is +inf
-  kBadWeight = 8U,       ///< BCE: some element weight is NaN, infinite or negative
+  kBadLogit = 1U,      ///< some logit (or kl_div input) is NaN or +inf
+  kBadTarget = 2U,     ///< some target probability is NaN, infinite or negative (BCE: > 1)
+  kInfiniteCoef = 4U,  ///< some c_j > 0 meets z_j = -inf: the smoothed or soft loss is +inf
+  kBadWeight = 8U,     ///< BCE: some element weight is NaN, infinite or negative
 };
 
 /// What ce_forward yields for a slice of one row; z = cap tanh(x / cap) (z = x without cap),
 /// and NaN or +inf logits are flagged and otherwise treated as -inf.
 struct ce_partial {
-  double max = -HUGE_VAL;    ///< max z_j (-inf when every z_j is -inf)
-  double sum = 0.0;          ///< sum over j != skip of exp(z_j - max)
-  double spread = 0.0;       ///< sum over finite z_j of c_j (max - z_j), each term >= 0
-  double coef_finite = 0.0;  ///< sum of c_j over finite z_j
-  double coef = 0.0;         ///< sum of c_j over all j
-  dd mass;                   ///< sum of p_j (probability targets)
+  double max = -HUGE_VAL;      ///< max z_j (-inf when every z_j is -inf)
+  double sum = 0.0;            ///< sum over j != skip of exp(z_j - max)
+  double spread = 0.0;         ///< sum over finite z_j of c_j (max - z_j), each term >= 0
+  double coef_finite = 0.0;    ///< sum of c_j over finite z_j
+  double coef = 0.0;           ///< sum of c_j over all j
+  dd mass;                     ///< sum of p_j (probability targets)
+  double skipped = -HUGE_VAL;  ///< z_skip, when the slice holds element skip
+  bool has_skipped = false;
   unsigned flags = 0;
 
   /// Combines two slices exactly as one pass over both would (up to rounding).
@@ -46,6 +48,10 @@ struct ce_partial {
     coef_finite += other.coef_finite;
     coef += other.coef;
     mass.add(other.mass);
+    if (other.has_skipped) {
+      skipped = other.skipped;
+      has_skipped = true;
+    }
     flags |= other.flags;
   }
 
@@ -71,7 +77,8 @@ struct ce_slice {
   double cap = 0.0;  ///< softcap, 0 = off
 };
 
-/// Pass 1 over a slice: max, sum of exp (leaving out element `skip`, or none if skip >= n),
+/// Pass 1 over a slice: max, sum of exp (leaving out element `skip`, or none if skip >= n,
+/// whose z it returns),
 /// and when u or v is not 0, the c_j sums; sums p_j and flags bad p_j when probs is set.
 ce_partial ce_forward(const ce_slice<float>& s, double u, double v, std::size_t skip);
 ce_partial ce_forward(const ce_slice<double>& s, double u, double v, std::size_t skip);

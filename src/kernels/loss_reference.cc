@@ -14,7 +14,8 @@ constexpr double kInf = HUGE_VAL;
 template <class T>
 double softcapped(const ce_slice<T>& s, std::size_t j) {
   const double x = s.logits[j];
-  return s.cap > 0.0 ? s.cap * std::tanh(x / s.cap) : x;
+  // A masked class (-inf) stays masked.
+  return s.cap > 0.0 && x > -kInf ? s.cap * std::tanh(x / s.cap) : x;
 }
 
 template <class T>
@@ -32,6 +33,10 @@ ce_partial ce_forward_impl(const ce_slice<T>& s, double u, double v, std::size_t
     } else {
       out.max = std::fmax(out.max, softcapped(s, j));
     }
+  }
+  if (skip < s.n) {
+    out.skipped = bad_logit(s, skip) ? -kInf : softcapped(s, skip);
+    out.has_skipped = true;
   }
   const bool coefs = u != 0.0 || v != 0.0;
   for (std::size_t j = 0; j < s.n; ++j) {
@@ -61,13 +66,15 @@ void ce_backward_impl(const ce_slice<T>& s, T* grad, double max, double log_sum,
                       double beta, double gamma) {
   for (std::size_t j = 0; j < s.n; ++j) {
     const double x = s.logits[j];
-    const double t = s.cap > 0.0 ? std::tanh(x / s.cap) : 0.0;
-    const double z = s.cap > 0.0 ? s.cap * t : x;
+    const double z = softcapped(s, j);
     const double e = (z > -kInf && max > -kInf) ? std::exp((z - max) - log_sum) : 0.0;
     const double w = s.weight != nullptr ? double(s.weight[j]) : 1.0;
     const double p = s.probs != nullptr ? double(s.probs[j]) : 0.0;
     double g = a * e - w * (beta + gamma * p);
-    if (s.cap > 0.0) g *= (1.0 - t) * (1.0 + t);
+    if (s.cap > 0.0) {
+      const double c = std::cosh(x / s.cap);
+      g /= c * c;
+    }
     grad[j] = static_cast<T>(g);
   }
 }
@@ -80,8 +87,8 @@ double sigmoid(double x) {
 }
 
 template <class T>
-loss_partial kl_div_impl(const T* input, const T* target, std::size_t n, bool log_target,
-                         T* loss, T* grad, double grad_scale) {
+loss_partial kl_div_impl(const T* input, const T* target, std::size_t n, bool log_target, T* loss,
+                         T* grad, double grad_scale) {
   loss_partial out;
   for (std::size_t i = 0; i < n; ++i) {
     const double x = input[i];
@@ -110,8 +117,7 @@ loss_partial bce_impl(const bce_slice<T>& s, T* loss, T* grad, double grad_scale
   for (std::size_t i = 0; i < s.n; ++i) {
     const double x = s.logits[i];
     const double y = s.target[i];
-    const double w =
-        s.weight == nullptr ? 1.0 : double(s.weight[s.weight_broadcast ? 0 : i]);
+    const double w = s.weight == nullptr ? 1.0 : double(s.weight[s.weight_broadcast ? 0 : i]);
     const double pw =
         s.pos_weight == nullptr ? 1.0 : double(s.pos_weight[s.pos_weight_broadcast ? 0 : i]);
     if (std::isnan(x)) out.flags |= kBadLogit;
