@@ -59,8 +59,8 @@ void demo_information(const demo_context& ctx) {
       event{"a 1-in-a-million event", "1/1000000", 1.0 / 1000000},
       event{"an impossible event", "0", 0.0},
   };
-  std::vector<double> p;
-  for (const event& e : events) p.push_back(e.p);
+  std::vector<double> p(events.size());
+  for (std::size_t i = 0; i < events.size(); ++i) p[i] = events[i].p;
   const std::vector<double> info = information(std::span<const double>(p), ctx.opt);
   text_table table({"event x", "p(x)", fmt::format("I(x) [{}]", ctx.unit)});
   for (std::size_t i = 0; i < events.size(); ++i) {
@@ -124,12 +124,10 @@ void demo_entropy(const demo_context& ctx) {
 
 namespace {
 
-const std::vector<double> kTruth = {0.5, 0.5};
+constexpr std::array<double, 2> kTruth = {0.5, 0.5};
 
-const std::array<std::vector<double>, 5> kPredictions = {
-    std::vector<double>{0.5, 0.5}, std::vector<double>{0.25, 0.75},
-    std::vector<double>{0.125, 0.875}, std::vector<double>{0.01, 0.99},
-    std::vector<double>{0.0, 1.0}};
+constexpr std::array<std::array<double, 2>, 5> kPredictions = {
+    {{0.5, 0.5}, {0.25, 0.75}, {0.125, 0.875}, {0.01, 0.99}, {0.0, 1.0}}};
 
 }  // namespace
 
@@ -142,7 +140,7 @@ void demo_cross_entropy(const demo_context& ctx) {
                   "entropy is H(p) = {} {}.",
                   ctx.log, tuple(kTruth), format_number(h), ctx.unit));
   text_table table({"prediction q", fmt::format("H(p,q) [{}]", ctx.unit), "H(p,q) >= H(p)"});
-  for (const std::vector<double>& q : kPredictions) {
+  for (const std::array<double, 2>& q : kPredictions) {
     const double hpq =
         cross_entropy(std::span<const double>(kTruth), std::span<const double>(q), ctx.opt);
     table.add_row({tuple(q), fixed(hpq), yes_no(hpq >= h)});
@@ -163,7 +161,7 @@ void demo_kl_divergence(const demo_context& ctx) {
   const double h = entropy(p, ctx.opt);
   text_table table(
       {"prediction q", "H(p,q)", "H(p)", "H(p,q) - H(p)", fmt::format("D(p||q) [{}]", ctx.unit)});
-  for (const std::vector<double>& q : kPredictions) {
+  for (const std::array<double, 2>& q : kPredictions) {
     const double hpq = cross_entropy(p, std::span<const double>(q), ctx.opt);
     const double d = kl_divergence(p, std::span<const double>(q), ctx.opt);
     table.add_row({tuple(q), fixed(hpq), fixed(h), fixed(hpq - h), fixed(d)});

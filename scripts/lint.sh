@@ -4,7 +4,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/check-format.sh
-files=$(git ls-files 'src/*.cc' 'cli/*.cc' 'python/*.cc')
-printf '%s\n' $files | xargs -P "$(nproc)" -n 4 clang-tidy -p build --quiet 2>&1 \
-  | grep -E "warning:|error:" && { echo "lint: clang-tidy found problems" >&2; exit 1; }
-echo "lint: clang-tidy clean on $(printf '%s\n' $files | wc -l) files"
+mapfile -t files < <(git ls-files 'src/*.cc' 'cli/*.cc' 'python/*.cc')
+findings=$(printf '%s\n' "${files[@]}" | xargs -P "$(nproc)" -n 4 clang-tidy -p build --quiet 2>&1 \
+  | grep -E "(warning|error):" || true)
+if [ -n "$findings" ]; then
+  printf '%s\n' "$findings" >&2
+  echo "lint: clang-tidy found problems" >&2
+  exit 1
+fi
+echo "lint: clang-tidy clean on ${#files[@]} files"
