@@ -16,37 +16,21 @@
 #include <system_error>
 #include <vector>
 
+#include "io/quote.h"
 #include "shannon/error.h"
 #include "shannon/io.h"
 
 namespace shannon::io {
 namespace {
 
+using detail::quoted;
+
 constexpr std::string_view kMagic{"\x93NUMPY", 6};
 constexpr std::size_t kPreludeV1 = 10;  // magic, version, uint16 header length
 constexpr std::size_t kPreludeV2 = 12;  // magic, version, uint32 header length
 constexpr std::size_t kAlign = 64;
-constexpr std::size_t kMaxShownChars = 40;
 // numpy leaves room for the first axis to grow to this many digits in place.
 constexpr std::size_t kGrowthAxisMaxDigits = 21;
-
-/// `s` in single quotes, with non-printable bytes as \xHH and long text cut short.
-std::string quoted(std::string_view s) {
-  std::string out = "'";
-  for (std::size_t i = 0; i < s.size() && i < kMaxShownChars; ++i) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x20 && c < 0x7f) {
-      out += static_cast<char>(c);
-    } else {
-      constexpr char kHex[] = "0123456789abcdef";
-      out += "\\x";
-      out += kHex[c >> 4];
-      out += kHex[c & 0xf];
-    }
-  }
-  if (s.size() > kMaxShownChars) out += "...";
-  return out + "'";
-}
 
 std::string shape_text(const std::vector<std::uint64_t>& shape) {
   std::string out = "(";

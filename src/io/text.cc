@@ -6,32 +6,16 @@
 #include <system_error>
 #include <vector>
 
+#include "io/quote.h"
 #include "shannon/error.h"
 #include "shannon/io.h"
 
 namespace shannon::io {
 namespace {
 
-constexpr std::string_view kUtf8Bom{"\xEF\xBB\xBF"};
-constexpr std::size_t kMaxShownChars = 40;
+using detail::quoted;
 
-/// `s` in single quotes, with non-printable bytes as \xHH and long text cut short.
-std::string quoted(std::string_view s) {
-  std::string out = "'";
-  for (std::size_t i = 0; i < s.size() && i < kMaxShownChars; ++i) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x20 && c < 0x7f) {
-      out += static_cast<char>(c);
-    } else {
-      constexpr char kHex[] = "0123456789abcdef";
-      out += "\\x";
-      out += kHex[c >> 4];
-      out += kHex[c & 0xf];
-    }
-  }
-  if (s.size() > kMaxShownChars) out += "...";
-  return out + "'";
-}
+constexpr std::string_view kUtf8Bom{"\xEF\xBB\xBF"};
 
 bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r'; }
 bool is_delimiter(char c) { return c == ',' || c == ';'; }
