@@ -576,9 +576,14 @@ TEST_F(io_files, read_array_dispatches_on_the_spec) {
   EXPECT_TRUE(throws_parse_error([] { read_array("1,,2"); }, "argument:1:3: empty field"));
   EXPECT_TRUE(throws_parse_error([] { read_array("1.2.3"); }, "argument:1:1: '1.2.3' is not"));
   EXPECT_TRUE(throws_parse_error([] { read_array(""); }, "argument: no numbers found"));
-  EXPECT_TRUE(throws_parse_error([] { read_array("dta.csv"); }, "'dta.csv': no such file"));
-  EXPECT_TRUE(throws_parse_error([] { read_array("e"); }, "'e': no such file"));
-  EXPECT_TRUE(throws_parse_error([] { read_array("0.5,x"); }, "'0.5,x': no such file"));
+  EXPECT_TRUE(throws_parse_error(
+      [] { read_array("dta.csv"); },
+      "dta.csv: cannot open: No such file or directory (nor is it a list of numbers)"));
+  EXPECT_TRUE(
+      throws_parse_error([] { read_array("e"); }, "e: cannot open: No such file or directory"));
+  EXPECT_TRUE(throws_parse_error(
+      [] { read_array("0.5,x"); },
+      "0.5,x: cannot open: No such file or directory (nor is it a list of numbers)"));
   EXPECT_TRUE(throws_parse_error([&] { read_array(path("nope.NPY")); },
                                  "nope.NPY: cannot open: No such file or directory"));
 }

@@ -51,7 +51,7 @@ array read_text(const std::string& path);
 /// Reads `spec`: "-" for standard input (text, or .npy if it starts with the npy magic),
 /// a path ending in .npy, a path to an existing file (text, or .npy by its magic), or an
 /// inline list such as "0.5,0.25,0.25" (errors name "argument"); any other spec throws
-/// parse_error "'<spec>': no such file".
+/// parse_error "<spec>: cannot open: No such file or directory (nor is it a list of numbers)".
 array read_array(const std::string& spec);
 
 }  // namespace shannon::io

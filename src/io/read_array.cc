@@ -98,7 +98,9 @@ array read_array(const std::string& spec) {
     return parse_text(bytes, spec);
   }
   if (looks_like_inline_list(spec)) return parse_text(spec, kArgumentName);
-  throw parse_error("'" + spec + "': no such file");
+  // Worded as read_file words a missing .npy, and says why it was not read as numbers.
+  throw parse_error(spec +
+                    ": cannot open: No such file or directory (nor is it a list of numbers)");
 }
 
 }  // namespace shannon::io
