@@ -73,8 +73,8 @@ big_buffer<T> logits(std::size_t n, std::uint64_t seed, double scale = 2.0) {
 #pragma omp parallel for schedule(static)
   for (std::ptrdiff_t i = 0; i < static_cast<std::ptrdiff_t>(n); ++i) {
     const auto k = static_cast<std::size_t>(i) * 4;
-    const double s = uniform(seed, k) + uniform(seed, k + 1) + uniform(seed, k + 2) +
-                     uniform(seed, k + 3) - 2.0;
+    const double s =
+        uniform(seed, k) + uniform(seed, k + 1) + uniform(seed, k + 2) + uniform(seed, k + 3) - 2.0;
     x[i] = static_cast<T>(s * std::sqrt(3.0) * scale);
   }
   return x;

@@ -75,8 +75,9 @@ void BM_ce_loss_forward_backward(benchmark::State& state) {
   const shannon::cross_entropy_options<T> opt;
   T loss = 0;
   for (auto _ : state) {
-    shannon::cross_entropy_loss(matrix(x, rows, cols), std::span<const std::int64_t>(t.get(), rows),
-                                opt, {std::span<T>(&loss, 1), std::span<T>(grad.get(), rows * cols), {}});
+    shannon::cross_entropy_loss(
+        matrix(x, rows, cols), std::span<const std::int64_t>(t.get(), rows), opt,
+        {std::span<T>(&loss, 1), std::span<T>(grad.get(), rows * cols), {}});
     benchmark::DoNotOptimize(loss);
     benchmark::ClobberMemory();
   }
@@ -136,8 +137,12 @@ void BM_kl_div_loss(benchmark::State& state) {
 
 BENCHMARK(BM_kl_div_loss<float, false>)->Name("BM_kl_div_loss_forward<float>")->Apply(shapes_f32);
 BENCHMARK(BM_kl_div_loss<double, false>)->Name("BM_kl_div_loss_forward<double>")->Apply(shapes_f64);
-BENCHMARK(BM_kl_div_loss<float, true>)->Name("BM_kl_div_loss_forward_backward<float>")->Apply(shapes_f32);
-BENCHMARK(BM_kl_div_loss<double, true>)->Name("BM_kl_div_loss_forward_backward<double>")->Apply(shapes_f64);
+BENCHMARK(BM_kl_div_loss<float, true>)
+    ->Name("BM_kl_div_loss_forward_backward<float>")
+    ->Apply(shapes_f32);
+BENCHMARK(BM_kl_div_loss<double, true>)
+    ->Name("BM_kl_div_loss_forward_backward<double>")
+    ->Apply(shapes_f64);
 
 #endif  // SHANNON_BENCH_KL_DIV_LOSS
 
@@ -164,10 +169,18 @@ void BM_bce_with_logits(benchmark::State& state) {
   set_bytes(state, (with_grad ? 3 : 2) * n * sizeof(T), n);
 }
 
-BENCHMARK(BM_bce_with_logits<float, false>)->Name("BM_bce_with_logits_forward<float>")->Apply(shapes_f32);
-BENCHMARK(BM_bce_with_logits<double, false>)->Name("BM_bce_with_logits_forward<double>")->Apply(shapes_f64);
-BENCHMARK(BM_bce_with_logits<float, true>)->Name("BM_bce_with_logits_forward_backward<float>")->Apply(shapes_f32);
-BENCHMARK(BM_bce_with_logits<double, true>)->Name("BM_bce_with_logits_forward_backward<double>")->Apply(shapes_f64);
+BENCHMARK(BM_bce_with_logits<float, false>)
+    ->Name("BM_bce_with_logits_forward<float>")
+    ->Apply(shapes_f32);
+BENCHMARK(BM_bce_with_logits<double, false>)
+    ->Name("BM_bce_with_logits_forward<double>")
+    ->Apply(shapes_f64);
+BENCHMARK(BM_bce_with_logits<float, true>)
+    ->Name("BM_bce_with_logits_forward_backward<float>")
+    ->Apply(shapes_f32);
+BENCHMARK(BM_bce_with_logits<double, true>)
+    ->Name("BM_bce_with_logits_forward_backward<double>")
+    ->Apply(shapes_f64);
 
 #endif  // SHANNON_BENCH_BCE_LOSS
 

@@ -67,31 +67,46 @@ template <int U>
 
 SHANNON_BENCH_CLONES float read_chunk(const float* p, std::size_t n, int unroll) {
   switch (unroll) {
-    case 1: return read_u<1>(p, n);
-    case 2: return read_u<2>(p, n);
-    case 4: return read_u<4>(p, n);
-    case 8: return read_u<8>(p, n);
-    default: return read_u<16>(p, n);
+    case 1:
+      return read_u<1>(p, n);
+    case 2:
+      return read_u<2>(p, n);
+    case 4:
+      return read_u<4>(p, n);
+    case 8:
+      return read_u<8>(p, n);
+    default:
+      return read_u<16>(p, n);
   }
 }
 
 SHANNON_BENCH_CLONES void rmw_chunk(float* p, std::size_t n, int unroll) {
   switch (unroll) {
-    case 1: return rmw_u<1>(p, n);
-    case 2: return rmw_u<2>(p, n);
-    case 4: return rmw_u<4>(p, n);
-    case 8: return rmw_u<8>(p, n);
-    default: return rmw_u<16>(p, n);
+    case 1:
+      return rmw_u<1>(p, n);
+    case 2:
+      return rmw_u<2>(p, n);
+    case 4:
+      return rmw_u<4>(p, n);
+    case 8:
+      return rmw_u<8>(p, n);
+    default:
+      return rmw_u<16>(p, n);
   }
 }
 
 SHANNON_BENCH_CLONES void copy_chunk(const float* src, float* dst, std::size_t n, int unroll) {
   switch (unroll) {
-    case 1: return copy_u<1>(src, dst, n);
-    case 2: return copy_u<2>(src, dst, n);
-    case 4: return copy_u<4>(src, dst, n);
-    case 8: return copy_u<8>(src, dst, n);
-    default: return copy_u<16>(src, dst, n);
+    case 1:
+      return copy_u<1>(src, dst, n);
+    case 2:
+      return copy_u<2>(src, dst, n);
+    case 4:
+      return copy_u<4>(src, dst, n);
+    case 8:
+      return copy_u<8>(src, dst, n);
+    default:
+      return copy_u<16>(src, dst, n);
   }
 }
 
@@ -155,8 +170,7 @@ void* big_alloc_bytes(std::size_t bytes) {
 }
 
 double now_seconds() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
 }  // namespace shannon_bench

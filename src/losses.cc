@@ -14,6 +14,8 @@
 #include <limits>
 #include <string>
 #include <string_view>
+#include <type_traits>
+#include <vector>
 
 #include "kernels/kernels.h"
 #include "kernels/loss_kernels.h"
@@ -308,14 +310,9 @@ row_result ce_row(const ce_problem<T>& pb, std::size_t r, bool parallel) {
   // z_t as the kernel computed it: a row of one class has lse = z_t exactly.
   const double z_t = t != kNone ? part.skipped : -kInf;
   const double m = part.max;
-  const double e_t = (z_t > -kInf && m > -kInf) ? std::exp(z_t - m) : 0.0;
-  double log_sum = 0.0;
-  double nll = kInf;
-  if (m > -kInf) {
-    // The max term is 1; when it is the target's, log1p keeps the digits of the others.
-    log_sum = e_t >= 0.5 ? std::log1p((e_t - 1.0) + part.sum) : std::log(part.sum + e_t);
-    if (z_t > -kInf) nll = z_t - m >= -1.0 ? std::log1p(part.sum / e_t) : (m - z_t) + log_sum;
-  }
+  const kernels::ce_row_terms terms = kernels::ce_terms(m, part.sum, z_t);
+  const double log_sum = terms.log_sum;
+  const double nll = terms.nll;
   const double lse = m + log_sum;
   if (!pb.out.lse.empty()) pb.out.lse[r] = T(lse);
   if (ignored) {
@@ -409,6 +406,93 @@ ce_totals run_rows(const ce_problem<T>& pb, double unit) {
   for (std::size_t g = 1; g < groups; ++g) {
     total.ce.merge(parts[g].ce);
     total.z.merge(parts[g].z);
+    if (total.bad.row == kNone) total.bad = parts[g].bad;
+  }
+  return total;
+}
+
+/// The fast path (float logits, class indices, no smoothing, softcap or z_loss): rows that
+/// fit one slice run many per kernel call; long rows run slice by slice as in run_rows.
+ce_totals run_rows_fast(const ce_problem<float>& pb, double unit) {
+  const std::size_t rows = pb.logits.rows;
+  const std::size_t cols = pb.logits.cols;
+  const cross_entropy_options<float>& opt = *pb.opt;
+  kernels::ce_fast_rows p;
+  p.logits = pb.logits.data.data();
+  p.cols = cols;
+  p.target = pb.target.data();
+  p.ignore_index = opt.ignore_index;
+  p.weight = opt.weight.empty() ? nullptr : opt.weight.data();
+  p.grad = pb.out.grad.empty() ? nullptr : pb.out.grad.data();
+  p.lse = pb.out.lse.empty() ? nullptr : pb.out.lse.data();
+  p.loss = opt.reduce == reduction::none ? pb.out.loss.data() : nullptr;
+  p.unit = unit;
+  p.ce_scale = pb.ce_scale;
+  p.unchecked = opt.unchecked;
+
+  const std::size_t per_group =
+      std::max({std::size_t{1}, ceil_div(detail::kMinChunk, std::max<std::size_t>(cols, 1)),
+                ceil_div(rows, detail::kMaxChunks)});
+  const std::size_t groups = ceil_div(rows, per_group);
+  const bool nested = omp_in_parallel() != 0;
+  const std::size_t threads = nested ? 1 : static_cast<std::size_t>(omp_get_max_threads());
+  const std::size_t slice = pb.slice;
+  const std::size_t slices = ceil_div(cols, slice);
+  const bool long_rows = slices > 1;
+  const bool rows_parallel = !nested && groups > 1 && (!long_rows || rows >= 2 * threads);
+  const bool slices_parallel = !nested && !rows_parallel && long_rows;
+
+  std::array<ce_totals, detail::kMaxChunks> parts;
+  const auto count = static_cast<std::ptrdiff_t>(groups);
+#pragma omp parallel for schedule(static) if (rows_parallel)
+  for (std::ptrdiff_t g = 0; g < count; ++g) {
+    ce_totals& part = parts[g];
+    const std::size_t begin = static_cast<std::size_t>(g) * per_group;
+    const std::size_t end = std::min(rows, begin + per_group);
+    if (!long_rows) {
+      const kernels::ce_fast_totals t = kernels::ce_fast_rows_run(p, begin, end);
+      part.ce = t.ce;
+      if (t.bad_row != SIZE_MAX) part.bad = {t.bad_row, t.bad_flags};
+      continue;
+    }
+    // Long rows: pass 1 on every slice, merged in order; pass 2 on every slice.
+    std::vector<kernels::ce_fast_partial> slice_parts(slices);
+    const auto pass1 = [&](const float* x, std::size_t skip, float* e) {
+      const auto n = static_cast<std::ptrdiff_t>(slices);
+#pragma omp parallel for schedule(static) if (slices_parallel)
+      for (std::ptrdiff_t c = 0; c < n; ++c) {
+        const std::size_t at = static_cast<std::size_t>(c) * slice;
+        // skip - at wraps around (beyond the slice) when skip < at.
+        slice_parts[c] = kernels::ce_fast_forward(x + at, std::min(cols, at + slice) - at,
+                                                  skip - at, e != nullptr ? e + at : nullptr);
+      }
+      kernels::ce_fast_partial total = slice_parts[0];
+      for (std::size_t c = 1; c < slices; ++c) total.merge(slice_parts[c]);
+      return total;
+    };
+    const auto pass2 = [&](float* grad, const kernels::ce_fast_partial& row, double log_sum,
+                           double a) {
+      const auto n = static_cast<std::ptrdiff_t>(slices);
+#pragma omp parallel for schedule(static) if (slices_parallel)
+      for (std::ptrdiff_t c = 0; c < n; ++c) {
+        const std::size_t at = static_cast<std::size_t>(c) * slice;
+        kernels::ce_fast_backward(grad + at, std::min(cols, at + slice) - at, slice_parts[c].events,
+                                  row.max, log_sum, a);
+      }
+    };
+    for (std::size_t r = begin; r < end; ++r) {
+      const kernels::ce_row_result res = kernels::ce_fast_row(p, r, pass1, pass2);
+      if (res.flags != 0 && !opt.unchecked) {
+        if (part.bad.row == kNone) part.bad = {r, res.flags};
+        continue;
+      }
+      part.ce.add(res.ce);
+      if (p.loss != nullptr) p.loss[r] = static_cast<float>(res.ce / unit);
+    }
+  }
+  ce_totals total = parts[0];
+  for (std::size_t g = 1; g < groups; ++g) {
+    total.ce.merge(parts[g].ce);
     if (total.bad.row == kNone) total.bad = parts[g].bad;
   }
   return total;
@@ -535,7 +619,16 @@ void cross_entropy_impl(matrix_view<T> logits, std::span<const std::int64_t> tar
   pb.ce_scale = mean ? (denominator > 0.0 ? 1.0 / (denominator * unit) : 0.0) : 1.0 / unit;
   pb.z_scale = mean ? (z_denominator > 0.0 ? 1.0 / (z_denominator * unit) : 0.0) : 1.0 / unit;
 
-  const ce_totals total = run_rows(pb, unit);
+  ce_totals total;
+  if constexpr (std::is_same_v<T, float>) {
+    // No z_loss on the fast path: the target's gradient a (s_t - 1) + z_part may cancel, and
+    // then needs the general path's sum of exponentials in double.
+    const bool fast =
+        probs == nullptr && opt.label_smoothing == 0.0 && opt.softcap == 0.0 && opt.z_loss == 0.0;
+    total = fast ? run_rows_fast(pb, unit) : run_rows(pb, unit);
+  } else {
+    total = run_rows(pb, unit);
+  }
   if (total.bad.row != kNone) throw_bad_row(pb, total.bad);
   if (opt.reduce == reduction::none) return;
   double ce = total.ce.value();

@@ -127,6 +127,21 @@ exact_loss exact_cross_entropy(const std::vector<T>& x, std::size_t rows, std::s
     if (ignored) continue;
     quad a = 0;
     std::vector<quad> b(cols, 0);
+    // The target's -lp_t as log1p of the others relative to it: a loss far below the quad
+    // epsilon (a target far ahead) keeps its digits, and s_t - 1 = expm1(lp_t).
+    quad s_t_minus_1 = 0;
+    if (target != nullptr && !ignored && z[(*target)[r]] > -inf && z[(*target)[r]] >= m - 1) {
+      const std::size_t t = (*target)[r];
+      quad others = 0;
+      for (std::size_t j = 0; j < cols; ++j) {
+        if (j != t && z[j] > -inf) others += expq(z[j] - z[t]);
+      }
+      lp[t] = -log1pq(others);
+      s[t] = expq(lp[t]);
+      s_t_minus_1 = expm1q(lp[t]);
+    } else if (target != nullptr && !ignored) {
+      s_t_minus_1 = s[(*target)[r]] - 1;  // s_t <= 1/2: no cancellation
+    }
     if (target != nullptr) {
       const std::size_t t = (*target)[r];
       const quad nll_coef = (1 - eps) * w[t];
@@ -151,6 +166,11 @@ exact_loss exact_cross_entropy(const std::vector<T>& x, std::size_t rows, std::s
     if (zl > 0) zrow[r] = zl * lse * lse;
     for (std::size_t j = 0; j < cols; ++j) {
       gce[r * cols + j] = (a * s[j] - b[j]) * dz[j];
+      if (target != nullptr && j == std::size_t((*target)[r])) {
+        // a s_t - b_t = nll_coef (s_t - 1) + (eps / C) (W s_t - w_t), without cancellation.
+        gce[r * cols + j] =
+            ((1 - eps) * w[j] * s_t_minus_1 + eps_c * (w_sum * s[j] - w[j])) * dz[j];
+      }
       if (zl > 0 && m > -inf) gz[r * cols + j] = 2 * zl * lse * s[j] * dz[j];
     }
   }
@@ -187,6 +207,9 @@ struct worst_errors {
   double loss_d = 0;
   double grad_f_ulp = 0;
   double grad_d = 0;
+  double loss_fast = 0;      // float fast path (class indices, no smoothing, softcap, z_loss)
+  double grad_fast_ulp = 0;  // the same
+  bool fast = false;         // whether the current comparison runs the fast path
 };
 worst_errors& worst() {
   static worst_errors w;
@@ -206,6 +229,7 @@ void expect_loss_near(double got, double exact) {
   EXPECT_LE(err, kLossTolerance<T>) << got << " vs exact " << exact;
   double& w = sizeof(T) == 4 ? worst().loss_f : worst().loss_d;
   w = std::max(w, err);
+  if (worst().fast) worst().loss_fast = std::max(worst().loss_fast, err);
 }
 
 /// Float: within 2 ulp of the exact value (plus 1e-15 of the row's largest gradient for values
@@ -226,6 +250,9 @@ void expect_grad_near(const std::vector<T>& got, const std::vector<double>& exac
         EXPECT_LE(err, 2 * ulp + 1e-15 * scale)
             << "[" << r << "][" << j << "] " << got[i] << " vs exact " << e;
         if (err > 1e-15 * scale) worst().grad_f_ulp = std::max(worst().grad_f_ulp, err / ulp);
+        if (err > 1e-15 * scale && worst().fast) {
+          worst().grad_fast_ulp = std::max(worst().grad_fast_ulp, err / ulp);
+        }
       } else {
         EXPECT_LE(err, 1e-12 * std::fabs(e) + 1e-15 * scale)
             << "[" << r << "][" << j << "] " << got[i] << " vs exact " << e;
@@ -277,6 +304,8 @@ void expect_ce_matches_exact(const std::vector<T>& x, std::size_t rows, std::siz
   std::vector<T> loss, grad, lse;
   run_ce(x, rows, cols, target, probs, opt, loss, grad, lse);
   const exact_loss ex = exact_cross_entropy(x, rows, cols, target, probs, opt);
+  worst().fast = sizeof(T) == 4 && target != nullptr && opt.label_smoothing == 0.0 &&
+                 opt.softcap == 0.0 && opt.z_loss == 0.0;
   ASSERT_EQ(loss.size(), ex.loss.size());
   for (std::size_t i = 0; i < loss.size(); ++i) expect_loss_near<T>(loss[i], ex.loss[i]);
   expect_grad_near(grad, ex.grad, cols);
@@ -478,6 +507,137 @@ TEST_P(every_isa, library_matches_exact_values) {
   expect_ce_matches_exact(xd, rows, cols, &t, nullptr, od);
   expect_ce_matches_exact(xf, rows, cols, nullptr, &pf, of);
   expect_ce_matches_exact(xd, rows, cols, nullptr, &pd, od);
+}
+
+/// Rows that exercise the fast path's kernels: its running max (raised often, or past the
+/// capacity of its event list), masked classes, huge and deep logits, tiny losses.
+std::vector<float> fast_path_row(std::size_t n, int variant, std::mt19937_64& rng) {
+  auto x = random_logits<float>(n, rng, 3.0);
+  switch (variant) {
+    case 1:  // increasing: the max is raised by every block
+      for (std::size_t j = 0; j < n; ++j) x[j] = 0.37F * float(j) - 30.0F;
+      break;
+    case 2:  // masked classes
+      for (std::size_t j = 0; j < n; j += 3) x[j] = -INFINITY;
+      break;
+    case 3:  // every class masked
+      std::fill(x.begin(), x.end(), -INFINITY);
+      break;
+    case 4:  // huge logits: x - max is 0 or below -1e23
+      x = random_logits<float>(n, rng, 1e30);
+      break;
+    case 5:  // near -FLT_MAX, with masked classes: no float lies 135 below the max
+      for (std::size_t j = 0; j < n; ++j) x[j] = j % 4 == 1 ? -INFINITY : -FLT_MAX;
+      if (n > 2) x[2] = -FLT_MAX * 0.9999999F;
+      break;
+    case 6:  // the first class far ahead: its loss is tiny, the others' terms near 2^-126
+      for (std::size_t j = 0; j < n; ++j) x[j] = -80.0F + 0.01F * float(j % 97);
+      if (n > 0) x[0] = 7.77F;
+      break;
+    case 7:  // a tie at the max, offset by 1e4
+      for (auto& v : x) v = 1e4F + std::round(v);
+      break;
+    default:
+      break;
+  }
+  return x;
+}
+
+TEST_P(every_isa, fast_cross_entropy_kernels_match_the_scalar_reference) {
+  std::mt19937_64 rng(29);
+  // The warm-up max covers 4096 logits: longer slices may raise the max.
+  const std::size_t lengths[] = {0,  1,   2,   3,    5,    15,   16,   17,   63,   64,
+                                 65, 100, 257, 1023, 1024, 3000, 4095, 4096, 4097, 6000};
+  for (const std::size_t n : lengths) {
+    for (int variant = 0; variant < 8; ++variant) {
+      const auto x = fast_path_row(n, variant, rng);
+      const kernels::ce_slice<float> s{x.data(), nullptr, nullptr, n, 0.0};
+      for (const std::size_t skip : {std::size_t(-1), std::size_t(0), n / 2, n - 1}) {
+        SCOPED_TRACE("n = " + std::to_string(n) + ", variant " + std::to_string(variant) +
+                     ", skip = " + std::to_string(skip));
+        const auto r = kernels::reference::ce_forward(s, 0.0, 0.0, skip);
+        std::vector<float> e(n, 7.0F);
+        auto in_place = x;
+        const auto k = kernels::ce_fast_forward(x.data(), n, skip, nullptr);
+        const auto ke = kernels::ce_fast_forward(x.data(), n, skip, e.data());
+        const auto ki = kernels::ce_fast_forward(in_place.data(), n, skip, in_place.data());
+        for (const auto* part : {&k, &ke, &ki}) {
+          EXPECT_EQ(double(part->max), r.max);
+          // Each exponential within 0.75 ulp, block sums of 4 in float: 2.1e-7 relative.
+          EXPECT_LE(std::fabs(part->sum - r.sum), 3e-7 * r.sum) << part->sum << " vs " << r.sum;
+          EXPECT_EQ(part->flags, r.flags);
+        }
+        EXPECT_EQ(ke.events.count, ki.events.count);
+        if (r.max == -HUGE_VAL) continue;
+        // Pass 2 from what pass 1 stored, against the reference's exp(x - max - log_sum) a.
+        const double log_sum = std::log(r.sum + 0.5);
+        std::vector<float> g_ref(n);
+        kernels::reference::ce_backward(s, g_ref.data(), r.max, log_sum, 0.7, 0.0, 0.0);
+        kernels::ce_fast_backward(e.data(), n, ke.events, ke.max, log_sum, 0.7);
+        kernels::ce_fast_backward(in_place.data(), n, ki.events, ki.max, log_sum, 0.7);
+        for (std::size_t j = 0; j < n; ++j) {
+          // The reference is within 0.5 ulp of exact, the kernels within 1.25.
+          const double tol = 1.75 * std::fabs(double(g_ref[j])) * 0x1p-23 + 2.0 * FLT_TRUE_MIN;
+          EXPECT_LE(std::fabs(double(e[j]) - double(g_ref[j])), tol)
+              << j << ": " << e[j] << " vs " << g_ref[j];
+          EXPECT_EQ(in_place[j], e[j]) << j;
+        }
+      }
+    }
+  }
+}
+
+TEST_P(every_isa, fast_cross_entropy_kernels_flag_bad_logits) {
+  for (const std::size_t n : {std::size_t{5}, std::size_t{37}, std::size_t{2000}}) {
+    for (const float bad : {NAN, -NAN, INFINITY}) {
+      for (const std::size_t at : {std::size_t{0}, std::size_t{3}, n - 1}) {
+        for (const std::size_t skip : {std::size_t(-1), std::size_t{1}, at}) {
+          std::vector<float> x(n, 0.25F);
+          x[at] = bad;
+          std::vector<float> e(n);
+          SCOPED_TRACE("n = " + std::to_string(n) + ", at " + std::to_string(at));
+          EXPECT_EQ(kernels::ce_fast_forward(x.data(), n, skip, nullptr).flags |
+                        (skip == at && std::isnan(bad) ? kernels::kBadLogit : 0U),
+                    unsigned(kernels::kBadLogit));
+          EXPECT_EQ(kernels::ce_fast_forward(x.data(), n, skip, e.data()).flags |
+                        (skip == at && std::isnan(bad) ? kernels::kBadLogit : 0U),
+                    unsigned(kernels::kBadLogit));
+        }
+      }
+    }
+  }
+}
+
+TEST_P(every_isa, fast_cross_entropy_matches_exact_values) {
+  std::mt19937_64 rng(31);
+  // Rows up to 4096 run in batches, longer rows one by one.
+  for (const std::size_t cols :
+       {std::size_t{1}, std::size_t{10}, std::size_t{333}, std::size_t{2500}, std::size_t{5000}}) {
+    for (int variant = 0; variant < 8; ++variant) {
+      if (variant == 3 || variant == 5) continue;  // +inf losses: edge cases tested apart
+      const std::size_t rows = cols > 4096 ? 3 : 9;
+      std::vector<float> x;
+      for (std::size_t r = 0; r < rows; ++r) {
+        const auto row = fast_path_row(cols, variant, rng);
+        x.insert(x.end(), row.begin(), row.end());
+      }
+      auto t = random_targets(rows, cols, rng, 0.2);
+      if (variant == 2) {
+        for (auto& v : t) {
+          if (v >= 0 && v % 3 == 0) v = (v + 1) % std::int64_t(cols);  // targets not masked
+        }
+      }
+      if (variant == 6) t[0] = 0;
+      const auto w = random_weights<float>(cols, rng);
+      for (const reduction red : {reduction::none, reduction::mean}) {
+        cross_entropy_options<float> opt;
+        opt.reduce = red;
+        if (variant % 2 == 1) opt.weight = w;
+        if (variant == 7) opt.base = bits;
+        expect_ce_matches_exact(x, rows, cols, &t, nullptr, opt);
+      }
+    }
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(isa, every_isa, ::testing::ValuesIn(available_isas()));
@@ -830,6 +990,94 @@ TEST(cross_entropy_loss, results_do_not_depend_on_the_number_of_threads) {
   }
 }
 
+TEST(cross_entropy_loss, fast_path_in_place_and_threads_agree) {
+  // Float logits, class indices, no smoothing, softcap or z_loss: the fast path. Rows in
+  // batches (up to 4096), rows one by one, and long rows in slices (140000 > 2 * 32768).
+  std::mt19937_64 rng(37);
+  for (const auto& [rows, cols] :
+       {std::pair<std::size_t, std::size_t>{400, 300}, {7, 1500}, {6, 5000}, {3, 140000}}) {
+    const auto x = random_logits<float>(rows * cols, rng, 4.0);
+    const auto t = random_targets(rows, cols, rng, 0.1);
+    for (const reduction red : {reduction::mean, reduction::none}) {
+      cross_entropy_options<float> opt;
+      opt.reduce = red;
+      const std::size_t n_loss = red == reduction::none ? rows : 1;
+      std::vector<float> loss1(n_loss), grad1(rows * cols), lse1(rows);
+      std::vector<float> loss2(n_loss), grad2(rows * cols), lse2(rows);
+      const int threads = omp_get_max_threads();
+      omp_set_num_threads(1);
+      cross_entropy_loss(matrix_view<float>(x, rows, cols), t, opt, {loss1, grad1, lse1});
+      omp_set_num_threads(std::max(threads, 3));
+      cross_entropy_loss(matrix_view<float>(x, rows, cols), t, opt, {loss2, grad2, lse2});
+      omp_set_num_threads(threads);
+      EXPECT_EQ(loss1, loss2);
+      EXPECT_EQ(lse1, lse2);
+      EXPECT_EQ(grad1, grad2);
+      auto buffer = x;
+      cross_entropy_loss_in_place(std::span<float>(buffer), rows, cols, t, opt, loss2, lse2);
+      EXPECT_EQ(loss1, loss2);
+      EXPECT_EQ(lse1, lse2);
+      EXPECT_EQ(grad1, buffer);
+      if (cols > 100000) {
+        expect_ce_matches_exact(x, rows, cols, &t, nullptr, opt);
+      }
+    }
+  }
+}
+
+TEST(cross_entropy_loss, fast_path_edge_rows) {
+  const float inf = INFINITY;
+  cross_entropy_options<float> opt;
+  opt.reduce = reduction::none;
+  // Masked classes, a masked target, a row of -inf only, logits near -FLT_MAX (no float
+  // lies far enough below the max to clamp -inf to), a row whose max is raised past the
+  // capacity of the event list: as the exact values, -inf giving gradient 0 exactly.
+  const std::size_t cols = 3000;
+  std::vector<float> x(5 * cols, 0.5F);
+  for (std::size_t j = 0; j < cols; ++j) {
+    x[j] = j % 2 == 0 ? -inf : float(j % 7);
+    x[cols + j] = j == 5 ? -inf : float(j % 5);
+    x[2 * cols + j] = -inf;
+    x[3 * cols + j] = j % 3 == 0 ? -inf : -FLT_MAX;
+    x[4 * cols + j] = 0.01F * float(j);
+  }
+  x[3 * cols + 7] = -3e38F;
+  const std::vector<std::int64_t> t = {1, 5, 0, 7, 2};
+  std::vector<float> loss(5), grad(5 * cols), lse(5);
+  cross_entropy_loss(matrix_view<float>(x, 5, cols), t, opt, {loss, grad, lse});
+  EXPECT_EQ(loss[1], inf);
+  EXPECT_EQ(loss[2], inf);
+  EXPECT_EQ(lse[2], -inf);
+  for (std::size_t j = 0; j < cols; ++j) {
+    if (x[j] == -inf) EXPECT_EQ(grad[j], 0.0F) << j;
+    if (x[3 * cols + j] == -inf) EXPECT_EQ(grad[3 * cols + j], 0.0F) << j;
+    EXPECT_EQ(grad[2 * cols + j], j == 0 ? -1.0F : 0.0F);
+  }
+  EXPECT_EQ(grad[cols + 5], -1.0F);
+  std::vector<float> finite;
+  for (const std::size_t r : {std::size_t{0}, std::size_t{3}, std::size_t{4}}) {
+    finite.insert(finite.end(), x.begin() + long(r * cols), x.begin() + long((r + 1) * cols));
+  }
+  const std::vector<std::int64_t> t_finite = {1, 7, 2};
+  expect_ce_matches_exact(finite, 3, cols, &t_finite, nullptr, opt);
+}
+
+TEST(cross_entropy_loss, fast_path_keeps_subnormal_gradients) {
+  // The target leads by 96: the other classes' gradients are about 2e-42 (subnormal), their
+  // sum, the loss, about 4e-38 (normal).
+  const std::size_t cols = 20000;
+  std::vector<float> x(cols, 0.0F);
+  x[3] = 96.0F;
+  cross_entropy_options<float> opt;
+  opt.reduce = reduction::sum;
+  const std::vector<std::int64_t> t = {3};
+  expect_ce_matches_exact(x, 1, cols, &t, nullptr, opt);
+  std::vector<float> loss(1), grad(cols);
+  cross_entropy_loss(matrix_view<float>(x, 1, cols), t, opt, {loss, grad, {}});
+  EXPECT_NEAR(grad[0], std::exp(-96.0), FLT_TRUE_MIN);
+  EXPECT_NEAR(loss[0], double(cols - 1) * std::exp(-96.0), 1e-6 * loss[0]);
+}
+
 TEST(cross_entropy_loss, unchecked_nan_gives_nan_rows) {
   std::vector<double> x = {0, 1, 2, 3, std::nan(""), 5};
   cross_entropy_options<double> opt;
@@ -851,6 +1099,36 @@ TEST(cross_entropy_loss, ignored_rows_may_hold_anything) {
   EXPECT_NEAR(loss[0], std::log(std::exp(0.0) + std::exp(1.0) + std::exp(2.0)) - 1.0, 1e-15);
   EXPECT_TRUE(std::isnan(lse[1]));
   for (std::size_t j = 3; j < 6; ++j) EXPECT_EQ(grad[j], 0.0);
+}
+
+TEST(cross_entropy_loss, fast_path_unchecked_and_ignored_rows) {
+  // Float and class indices: the fast path, for short rows (3) and rows one by one (5000).
+  for (const std::size_t cols : {std::size_t{3}, std::size_t{5000}}) {
+    std::vector<float> x(3 * cols, 0.5F);
+    x[cols + 1] = std::nanf("");  // row 1: NaN, kept (unchecked: NaN row)
+    x[2 * cols] = INFINITY;       // row 2: +inf, ignored (adds nothing)
+    x[2 * cols + 1] = std::nanf("");
+    const std::vector<std::int64_t> t = {1, 0, kIgnore};
+    cross_entropy_options<float> opt;
+    opt.unchecked = true;
+    opt.reduce = reduction::none;
+    std::vector<float> loss(3), grad(3 * cols, -1.0F), lse(3);
+    cross_entropy_loss(matrix_view<float>(x, 3, cols), t, opt, {loss, grad, lse});
+    EXPECT_NEAR(loss[0], std::log(double(cols)), 1e-6);
+    EXPECT_TRUE(std::isnan(loss[1]) && std::isnan(lse[1]));
+    EXPECT_EQ(loss[2], 0.0F);
+    EXPECT_TRUE(std::isnan(lse[2]));
+    for (std::size_t j = 0; j < cols; ++j) {
+      EXPECT_TRUE(std::isnan(grad[cols + j])) << j;
+      EXPECT_EQ(grad[2 * cols + j], 0.0F) << j;
+    }
+    // Checked, the ignored row still adds nothing; the NaN row is an error.
+    opt.unchecked = false;
+    x[cols + 1] = 0.5F;
+    cross_entropy_loss(matrix_view<float>(x, 3, cols), t, opt, {loss, grad, lse});
+    EXPECT_NEAR(loss[1], std::log(double(cols)), 1e-6);
+    EXPECT_TRUE(std::isnan(lse[2]));
+  }
 }
 
 TEST(cross_entropy_loss, bits_give_the_seed_loss_of_the_softmax) {
@@ -1003,6 +1281,37 @@ TEST(cross_entropy_loss, bad_input_names_what_and_where) {
         call({0, 4, 1}, unchecked);
       },
       "target[1] = 4 is out of range");
+}
+
+TEST(cross_entropy_loss, fast_path_in_place_error_names_the_bad_logit) {
+  // Pass 1 writes over the logits before a NaN shows in its sum: the NaN stays where it was.
+  for (const std::size_t cols : {std::size_t{12}, std::size_t{5000}}) {
+    std::vector<float> x(3 * cols, 0.5F);
+    x[cols + cols / 2] = std::nanf("");
+    std::vector<float> loss(1);
+    const std::string where = "logits[1][" + std::to_string(cols / 2) + "] = nan is not a number";
+    expect_error<invalid_distribution>(
+        [&] {
+          cross_entropy_loss_in_place(std::span<float>(x), 3, cols,
+                                      std::vector<std::int64_t>{0, 1, 2}, {}, loss);
+        },
+        where);
+    x[cols + cols / 2] = INFINITY;
+    expect_error<invalid_distribution>(
+        [&] {
+          cross_entropy_loss_in_place(std::span<float>(x), 3, cols,
+                                      std::vector<std::int64_t>{0, 1, 2}, {}, loss);
+        },
+        "logits[1][" + std::to_string(cols / 2) + "] = inf");
+    // The target itself NaN (left out of the sum).
+    std::vector<float> y(2 * cols, 0.5F);
+    y[cols + 1] = std::nanf("");
+    expect_error<invalid_distribution>(
+        [&] {
+          (void)cross_entropy_loss(matrix_view<float>(y, 2, cols), std::vector<std::int64_t>{0, 1});
+        },
+        "logits[1][1] = nan is not a number");
+  }
 }
 
 // ---- kl_div_loss -------------------------------------------------------------------------------
@@ -1306,8 +1615,9 @@ TEST(accuracy, report) {
   std::printf(
       "[ accuracy ] cross entropy vs exact: float loss max rel err %.3g, "
       "double loss max rel err %.3g, float grad max %.3g ulp, double grad max rel err "
-      "%.3g\n",
-      worst().loss_f, worst().loss_d, worst().grad_f_ulp, worst().grad_d);
+      "%.3g; float fast path: loss %.3g, grad %.3g ulp\n",
+      worst().loss_f, worst().loss_d, worst().grad_f_ulp, worst().grad_d, worst().loss_fast,
+      worst().grad_fast_ulp);
 }
 
 }  // namespace

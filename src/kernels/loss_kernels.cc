@@ -9,6 +9,7 @@
 // spread sum c (max - z) shifted when the max grows.
 #include "kernels/loss_kernels.h"
 
+#include <algorithm>
 #include <cfloat>
 #include <cmath>
 #include <cstddef>
@@ -21,6 +22,7 @@
 #define HWY_TARGET_INCLUDE "kernels/loss_kernels.cc"
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
 #include "hwy/highway.h"
+#include "hwy/cache_control.h"
 #include "hwy/contrib/math/math-inl.h"
 // clang-format on
 
@@ -382,6 +384,539 @@ void ce_backward_any(const ce_slice<T>& s, T* grad, double max, double log_sum, 
   return ce_backward_impl<T, false, false>(s, grad, max, log_sum, a, beta, gamma);
 }
 
+// ---- cross entropy, fast path: float lanes ----------------------------------------
+
+using DF32 = hn::ScalableTag<float>;
+using VF32 = hn::Vec<DF32>;
+using DI32 = hn::RebindToSigned<DF32>;
+#if HWY_TARGET == HWY_SCALAR
+using DP64 = hn::Rebind<double, DF32>;
+#else
+using DP64 = hn::Repartition<double, DF32>;  // half as many lanes as the float vector
+#endif
+using VP64 = hn::Vec<DP64>;
+
+constexpr std::size_t kMaxFloatLanes = HWY_MAX_BYTES / sizeof(float);
+// Vectors per block: the max is checked once per block, the float sum of a block is
+// added to the double sums once per block.
+constexpr std::size_t kFastBlock = 4;
+// Pass 1 starts from the max of this many first elements (the whole of a short row), so
+// that the running max is seldom raised.
+constexpr std::size_t kWarmUp = 4096;
+// Pass 1 prefetches the next row of rows up to this length.
+constexpr std::size_t kPrefetchRow = 8192;
+// Pass 1 stores and sums exp(d) 2^kExpOffset, so that exp(d) down to 2^-190 stays a
+// normal float: a gradient e F (F <= |a|) is exact down to the subnormals for |a| < 1e12.
+// exp(d) for d <= kExpFloor (2^-191 and below) is flushed to 0.
+constexpr int kExpOffset = 64;
+constexpr float kExpFloor = -132.5F;
+// The clamp of the logits before x - m lies this far below m (or further): exp flushes it.
+constexpr double kFloorGap = 135.0;
+
+/// The clamp of the logits below a finite max m: kFloorGap below, or |m| 2^-20 where the
+/// floats are coarser (inline: std::fmax is a call).
+HWY_INLINE double floor_below(float m) {
+  const double gap = double(m < 0.0F ? -m : m) * 0x1p-20;
+  return double(m) - (gap > kFloorGap ? gap : kFloorGap);
+}
+
+/// max(a, b) that returns b when b is NaN, so that a NaN logit reaches the sum.
+HWY_INLINE VF32 max_keep_nan(VF32 a, VF32 b) {
+#if HWY_TARGET == HWY_EMU128 || HWY_TARGET == HWY_SCALAR
+  return hn::IfThenElse(hn::IsNaN(b), b, hn::Max(a, b));
+#else
+  return hn::Max(a, b);  // x86 max returns its second operand when either is NaN
+#endif
+}
+
+/// count < Lanes elements of p, the other lanes `fill`; never reads past p + count.
+HWY_INLINE VF32 load_tail(DF32 df, const float* p, std::size_t count, float fill) {
+#if HWY_TARGET <= HWY_AVX2
+  const auto valid = hn::FirstN(df, count);
+  return hn::IfThenElse(valid, hn::MaskedLoad(valid, df, p), hn::Set(df, fill));
+#else
+  HWY_ALIGN float buf[kMaxFloatLanes];
+  for (std::size_t i = 0; i < hn::Lanes(df); ++i) buf[i] = i < count ? p[i] : fill;
+  return hn::Load(df, buf);
+#endif
+}
+
+/// Stores the first count < Lanes lanes of v; never writes past p + count.
+HWY_INLINE void store_tail(DF32 df, VF32 v, float* p, std::size_t count) {
+#if HWY_TARGET <= HWY_AVX2
+  hn::BlendedStore(v, hn::FirstN(df, count), df, p);
+#else
+  HWY_ALIGN float buf[kMaxFloatLanes];
+  hn::Store(v, df, buf);
+  std::memcpy(p, buf, count * sizeof(float));
+#endif
+}
+
+HWY_INLINE VP64 lower_doubles(DP64 dp, VF32 v) {
+#if HWY_TARGET == HWY_SCALAR
+  return hn::PromoteTo(dp, v);
+#else
+  return hn::PromoteTo(dp, hn::LowerHalf(hn::Half<DF32>(), v));
+#endif
+}
+
+HWY_INLINE VP64 upper_doubles(DP64 dp, VF32 v) {
+#if HWY_TARGET == HWY_SCALAR
+  (void)v;
+  return hn::Zero(dp);
+#else
+  return hn::PromoteTo(dp, hn::UpperHalf(hn::Half<DF32>(), v));
+#endif
+}
+
+/// exp(d + r) 2^kExpOffset for d <= 0 and |r| <= 2^-16 (the rounding error of d), within
+/// 1.05 ulp (measured; mean 0.27) for d > -131; 0 for d <= kExpFloor (and -inf); NaN for NaN.
+/// Cody-Waite reduction by ln 2 (exact for |k| < 256), r joins the reduced argument, a degree-7
+/// polynomial, and 2^(k + offset) built from the bits of the rounding constant (k = -191 gives 0).
+HWY_INLINE VF32 exp_scaled(DF32 df, VF32 d, VF32 r) {
+  const DI32 di;
+  const VF32 dc = max_keep_nan(hn::Set(df, kExpFloor), d);
+  // 1.5 * 2^23 rounds d / ln 2 to an integer k and leaves k + 127 + offset in the low bits.
+  const VF32 shifter = hn::Set(df, 12582912.0F + 127.0F + float(kExpOffset));
+  const VF32 t = hn::MulAdd(dc, hn::Set(df, 1.44269504088896341F), shifter);
+  const VF32 k = hn::Sub(t, shifter);
+  VF32 u = hn::MulAdd(k, hn::Set(df, -0.693145751953125F), dc);
+  u = hn::MulAdd(k, hn::Set(df, -1.428606765330187045e-06F), u);
+  u = hn::Add(u, r);
+  // e^u - 1 - u = u^2 P(u) on |u| <= ln(2) / 2 (Highway's minimax coefficients).
+  const VF32 u2 = hn::Mul(u, u);
+  VF32 poly = hn::Set(df, 0.000198527617612853646278381F);
+  poly = hn::MulAdd(poly, u, hn::Set(df, 0.00139304355252534151077271F));
+  poly = hn::MulAdd(poly, u, hn::Set(df, 0.00833336077630519866943359F));
+  poly = hn::MulAdd(poly, u, hn::Set(df, 0.0416664853692054748535156F));
+  poly = hn::MulAdd(poly, u, hn::Set(df, 0.166666671633720397949219F));
+  poly = hn::MulAdd(poly, u, hn::Set(df, 0.5F));
+  const VF32 q = hn::MulAdd(poly, u2, u);
+  const VF32 scale = hn::BitCast(df, hn::ShiftLeft<23>(hn::BitCast(di, t)));
+  // scale (1 + q) rounded once (q scale is exact: scale is a power of 2 or 0).
+  return hn::MulAdd(q, scale, scale);
+}
+
+/// Pass 1 of the fast path (see ce_fast_forward). The running max m is one value for
+/// all lanes: a block whose max exceeds it raises it (an event), the double sums are
+/// rescaled by exp(m_old - m_new) and later exponentials use the new m.
+template <bool kStore>
+class fast_forward {
+ public:
+  fast_forward(const float* x, std::size_t n, std::size_t skip, float* e)
+      : x_(x),
+        e_(e),
+        n_(n),
+        prefetch_(n <= kPrefetchRow),
+        skip_(skip),
+        sum_lo_(hn::Zero(dp_)),
+        sum_hi_(hn::Zero(dp_)),
+        mv_(hn::Set(df_, -HUGE_VALF)),
+        neg_m_(hn::Set(df_, HUGE_VALF)),
+        floor_(hn::Set(df_, -HUGE_VALF)) {}
+
+  ce_fast_partial run() {
+    const std::size_t lanes = hn::Lanes(df_);
+    // The max of the first elements (NaN left out): the first event.
+    const std::size_t warm = n_ < kWarmUp ? n_ : kWarmUp;
+    VF32 acc = hn::Set(df_, -HUGE_VALF);
+    std::size_t i = 0;
+    for (; i + lanes <= warm; i += lanes) acc = hn::Max(hn::LoadU(df_, x_ + i), acc);
+    if (i < warm) acc = hn::Max(load_tail(df_, x_ + i, warm - i, -HUGE_VALF), acc);
+    const float m0 = hn::GetLane(hn::MaxOfLanes(df_, acc));
+    if (m0 > -HUGE_VALF && !raise(m0, 0)) return out_;
+    const std::size_t block = kFastBlock * lanes;
+    for (i = 0; i + block <= n_; i += block) {
+      if (!step<kFastBlock>(i, lanes)) return out_;
+    }
+    for (; i + lanes <= n_; i += lanes) {
+      if (!step<1>(i, lanes)) return out_;
+    }
+    if (i < n_ && !step<1>(i, n_ - i)) return out_;
+    out_.max = m_;
+    out_.sum = hn::GetLane(hn::SumOfLanes(dp_, hn::Add(sum_lo_, sum_hi_))) * 0x1p-64;
+    // A NaN logit made its exponential and the sum NaN.
+    if (std::isnan(out_.sum)) out_.flags |= kBadLogit;
+    return out_;
+  }
+
+ private:
+  /// Raises the running max to m_new from element i on; false if m_new is +inf.
+  bool raise(float m_new, std::size_t i) {
+    if (m_new == HUGE_VALF) {
+      out_.flags |= kBadLogit;
+      return false;
+    }
+    ce_events& ev = out_.events;
+    if (ev.count + 1 == ce_events::kCapacity) {
+      // The last event: the max of the rest, so that no block exceeds it any more.
+      const std::size_t lanes = hn::Lanes(df_);
+      VF32 acc = hn::Set(df_, m_new);
+      std::size_t j = i;
+      for (; j + lanes <= n_; j += lanes) acc = hn::Max(hn::LoadU(df_, x_ + j), acc);
+      if (j < n_) acc = hn::Max(load_tail(df_, x_ + j, n_ - j, -HUGE_VALF), acc);
+      m_new = hn::GetLane(hn::MaxOfLanes(df_, acc));
+      if (m_new == HUGE_VALF) {
+        out_.flags |= kBadLogit;
+        return false;
+      }
+    }
+    if (m_ > -HUGE_VALF) {
+      const VP64 f = hn::Set(dp_, std::exp(double(m_) - double(m_new)));
+      sum_lo_ = hn::Mul(sum_lo_, f);
+      sum_hi_ = hn::Mul(sum_hi_, f);
+    }
+    m_ = m_new;
+    ev.start[ev.count] = i;
+    ev.max[ev.count] = m_new;
+    ++ev.count;
+    mv_ = hn::Set(df_, m_);
+    neg_m_ = hn::Set(df_, -m_);
+    // Logits are clamped to the floor before x - m: -inf gives exp = 0 without a NaN in
+    // the rounding error of x - m. The floor lies kFloorGap or more below m, and x - m stays
+    // finite; only for m near -FLT_MAX is there no such float, and -inf is masked.
+    const double floor = floor_below(m_);
+    deep_ = floor < -double(FLT_MAX);
+    floor_ = hn::Set(df_, deep_ ? -FLT_MAX : static_cast<float>(floor));
+    return true;
+  }
+
+  /// exp(z - m) of one vector, with the rounding error of z - m (TwoSum) put back in.
+  HWY_INLINE VF32 exp_term(VF32 z) const {
+    const VF32 zc = max_keep_nan(floor_, z);
+    const VF32 d = hn::Sub(zc, mv_);
+    const VF32 bb = hn::Sub(d, zc);
+    const VF32 aa = hn::Sub(d, bb);
+    const VF32 r = hn::Add(hn::Sub(zc, aa), hn::Sub(neg_m_, bb));
+    VF32 e = exp_scaled(df_, d, r);
+    if (HWY_UNLIKELY(deep_)) e = hn::IfThenZeroElse(hn::Eq(z, hn::Set(df_, -HUGE_VALF)), e);
+    return e;
+  }
+
+  /// K vectors from element i, the last with `last` lanes valid (the others -inf).
+  template <std::size_t K>
+  HWY_INLINE bool step(std::size_t i, std::size_t last) {
+    const std::size_t lanes = hn::Lanes(df_);
+    VF32 z[K];
+    for (std::size_t k = 0; k < K; ++k) {
+      const float* p = x_ + i + k * lanes;
+      // The next row's logits, for rows up to kPrefetchRow: its warm-up would wait for
+      // memory (longer rows stream well enough on the hardware prefetcher).
+      if (prefetch_) hwy::Prefetch(p + n_);
+      z[k] = (k + 1 == K && last < lanes) ? load_tail(df_, p, last, -HUGE_VALF) : hn::LoadU(df_, p);
+    }
+    VF32 block_max = z[0];
+    for (std::size_t k = 1; k < K; ++k) block_max = hn::Max(block_max, z[k]);
+    const auto above = hn::Gt(block_max, mv_);
+    if (HWY_UNLIKELY(!hn::AllFalse(df_, above))) {
+      const VF32 raised = hn::IfThenElse(above, block_max, mv_);
+      if (!raise(hn::GetLane(hn::MaxOfLanes(df_, raised)), i)) return false;
+    }
+    if (HWY_UNLIKELY(m_ == -HUGE_VALF)) {
+      // Every logit so far is -inf (or NaN): nothing to add or store.
+      for (std::size_t k = 0; k < K; ++k) {
+        if (!hn::AllFalse(df_, hn::IsNaN(z[k]))) {
+          out_.flags |= kBadLogit;
+          return false;
+        }
+      }
+      return true;
+    }
+    VF32 e[K];
+    for (std::size_t k = 0; k < K; ++k) e[k] = exp_term(z[k]);
+    if constexpr (kStore) {
+      for (std::size_t k = 0; k < K; ++k) {
+        float* p = e_ + i + k * lanes;
+        if (k + 1 == K && last < lanes) {
+          store_tail(df_, e[k], p, last);
+        } else {
+          hn::StoreU(e[k], df_, p);
+        }
+      }
+    }
+    // skip - i wraps around (beyond the block) when skip < i.
+    if (HWY_UNLIKELY(skip_ - i < K * lanes)) {
+      const std::size_t k = (skip_ - i) / lanes;
+      const DI32 di;
+      const auto lane =
+          hn::Eq(hn::Iota(di, 0), hn::Set(di, static_cast<std::int32_t>(skip_ - i - k * lanes)));
+      e[k] = hn::IfThenZeroElse(hn::RebindMask(df_, lane), e[k]);
+    }
+    VF32 s = e[0];
+    if constexpr (K == 4) {
+      s = hn::Add(hn::Add(e[0], e[1]), hn::Add(e[2], e[3]));
+    } else {
+      for (std::size_t k = 1; k < K; ++k) s = hn::Add(s, e[k]);
+    }
+    sum_lo_ = hn::Add(sum_lo_, lower_doubles(dp_, s));
+    sum_hi_ = hn::Add(sum_hi_, upper_doubles(dp_, s));
+    return true;
+  }
+
+  const DF32 df_;
+  const DP64 dp_;
+  const float* x_;
+  float* e_;
+  std::size_t n_;
+  bool prefetch_;
+  std::size_t skip_;
+  VP64 sum_lo_;
+  VP64 sum_hi_;
+  VF32 mv_;
+  VF32 neg_m_;
+  VF32 floor_;
+  float m_ = -HUGE_VALF;
+  bool deep_ = false;
+  ce_fast_partial out_;
+};
+
+ce_fast_partial fast_forward_any(const float* x, std::size_t n, std::size_t skip, float* e) {
+  if (e != nullptr) return fast_forward<true>(x, n, skip, e).run();
+  return fast_forward<false>(x, n, skip, nullptr).run();
+}
+
+/// fast_forward of a short row (n <= kWarmUp), whose first max is the row's: in locals
+/// (registers), without events to check. Rows of logits near -FLT_MAX go to fast_forward.
+template <bool kStore>
+HWY_INLINE void short_forward(const float* x, std::size_t n, std::size_t skip, float* e,
+                              ce_fast_partial& out) {
+  const DF32 df;
+  const DP64 dp;
+  const std::size_t lanes = hn::Lanes(df);
+  VF32 acc = hn::Set(df, -HUGE_VALF);
+  std::size_t i = 0;
+  for (; i + lanes <= n; i += lanes) acc = hn::Max(hn::LoadU(df, x + i), acc);
+  if (i < n) acc = hn::Max(load_tail(df, x + i, n - i, -HUGE_VALF), acc);
+  const float m = hn::GetLane(hn::MaxOfLanes(df, acc));
+  const double floor = floor_below(m);
+  if (HWY_UNLIKELY(!(m > -HUGE_VALF && m < HUGE_VALF && floor >= -double(FLT_MAX)))) {
+    out = fast_forward<kStore>(x, n, skip, e).run();
+    return;
+  }
+  out.max = m;
+  out.flags = 0;
+  out.events.count = 1;
+  out.events.start[0] = 0;
+  out.events.max[0] = m;
+  const VF32 mv = hn::Set(df, m);
+  const VF32 neg_m = hn::Set(df, -m);
+  const VF32 floor_v = hn::Set(df, static_cast<float>(floor));
+  const auto term = [&](VF32 z) HWY_ATTR {
+    const VF32 zc = max_keep_nan(floor_v, z);
+    const VF32 d = hn::Sub(zc, mv);
+    const VF32 bb = hn::Sub(d, zc);
+    const VF32 aa = hn::Sub(d, bb);
+    const VF32 r = hn::Add(hn::Sub(zc, aa), hn::Sub(neg_m, bb));
+    return exp_scaled(df, d, r);
+  };
+  const auto drop_skip = [&](std::size_t at, VF32 v) HWY_ATTR {
+    // skip - at wraps around (beyond the vector) when skip < at.
+    if (skip - at >= lanes) return v;
+    const DI32 di;
+    const auto lane = hn::Eq(hn::Iota(di, 0), hn::Set(di, static_cast<std::int32_t>(skip - at)));
+    return hn::IfThenZeroElse(hn::RebindMask(df, lane), v);
+  };
+  VP64 lo = hn::Zero(dp);
+  VP64 hi = hn::Zero(dp);
+  const auto add = [&](VF32 s) HWY_ATTR {
+    lo = hn::Add(lo, lower_doubles(dp, s));
+    hi = hn::Add(hi, upper_doubles(dp, s));
+  };
+  const std::size_t block = kFastBlock * lanes;
+  for (i = 0; i + block <= n; i += block) {
+    VF32 v[kFastBlock];
+    for (std::size_t k = 0; k < kFastBlock; ++k) {
+      // The next row, while this one computes: its max pass would wait for memory.
+      hwy::Prefetch(x + n + i + k * lanes);
+      v[k] = term(hn::LoadU(df, x + i + k * lanes));
+      if constexpr (kStore) hn::StoreU(v[k], df, e + i + k * lanes);
+      v[k] = drop_skip(i + k * lanes, v[k]);
+    }
+    add(hn::Add(hn::Add(v[0], v[1]), hn::Add(v[2], v[3])));
+  }
+  for (; i + lanes <= n; i += lanes) {
+    hwy::Prefetch(x + n + i);
+    const VF32 v = term(hn::LoadU(df, x + i));
+    if constexpr (kStore) hn::StoreU(v, df, e + i);
+    add(drop_skip(i, v));
+  }
+  if (i < n) {
+    const VF32 v = term(load_tail(df, x + i, n - i, -HUGE_VALF));
+    if constexpr (kStore) store_tail(df, v, e + i, n - i);
+    add(drop_skip(i, v));
+  }
+  out.sum = hn::GetLane(hn::SumOfLanes(dp, hn::Add(lo, hi))) * 0x1p-64;
+  // A NaN logit made its exponential and the sum NaN.
+  if (std::isnan(out.sum)) out.flags |= kBadLogit;
+}
+
+/// g[j] = e[j] * f for j in [begin, end): f split into two floats on targets with FMA,
+/// in double lanes otherwise or when f is outside the float range's comfortable middle.
+void scale_segment(float* g, std::size_t begin, std::size_t end, double f) {
+  const DF32 df;
+  const std::size_t lanes = hn::Lanes(df);
+  std::size_t i = begin;
+  const double mag = std::fabs(f);
+  // The low half of f stays a normal float (relative error <= 2^-30 of the product).
+  if (HWY_NATIVE_FMA && mag <= 0x1p100 && (mag >= 0x1p-120 || f == 0.0)) {
+    const auto hi_f = static_cast<float>(f);
+    const VF32 hi = hn::Set(df, hi_f);
+    const VF32 lo = hn::Set(df, static_cast<float>(f - double(hi_f)));
+    for (; i + lanes <= end; i += lanes) {
+      const VF32 e = hn::LoadU(df, g + i);
+      hn::StoreU(hn::MulAdd(e, hi, hn::Mul(e, lo)), df, g + i);
+    }
+    if (i < end) {
+      const VF32 e = load_tail(df, g + i, end - i, 0.0F);
+      store_tail(df, hn::MulAdd(e, hi, hn::Mul(e, lo)), g + i, end - i);
+    }
+    return;
+  }
+  const D d;
+  const V vf = hn::Set(d, f);
+  const std::size_t dlanes = hn::Lanes(d);
+  for (; i < end; i += dlanes) {
+    const std::size_t count = end - i < dlanes ? end - i : dlanes;
+    store_any(d, hn::Mul(load_any(d, g + i, count), vf), g + i, count);
+  }
+}
+
+void fast_backward(float* g, std::size_t n, const ce_events& ev, double max, double log_sum,
+                   double a) {
+  const std::size_t first = ev.count > 0 ? ev.start[0] : n;
+  std::fill(g, g + first, 0.0F);
+  for (std::size_t k = 0; k < ev.count; ++k) {
+    const std::size_t end = k + 1 < ev.count ? ev.start[k + 1] : n;
+    const double f = a * std::exp((double(ev.max[k]) - max) - log_sum) * 0x1p-64;
+    scale_segment(g, ev.start[k], end, f);
+  }
+}
+
+/// Rows of the fast path: long rows one by one with scalar ce_terms; short rows (one
+/// event each: their warm-up max is the row max) in batches whose ce_terms, exp(-log_sum)
+/// and expm1(-nll) are computed in double lanes, one row per lane.
+ce_fast_totals fast_rows(const ce_fast_rows& p, std::size_t begin, std::size_t end) {
+  ce_fast_totals total;
+  const auto add = [&](std::size_t r, const ce_row_result& res) {
+    if (res.flags != 0 && !p.unchecked) {
+      if (total.bad_row == SIZE_MAX) {
+        total.bad_row = r;
+        total.bad_flags = res.flags;
+      }
+      return;
+    }
+    total.ce.add(res.ce);
+    if (p.loss != nullptr) p.loss[r] = static_cast<float>(res.ce / p.unit);
+  };
+  const auto pass1 = [&](const float* x, std::size_t skip, float* e) {
+    return fast_forward_any(x, p.cols, skip, e);
+  };
+  if (p.cols > kWarmUp) {
+    const auto pass2 = [&](float* g, const ce_fast_partial& part, double log_sum, double a) {
+      fast_backward(g, p.cols, part.events, part.max, log_sum, a);
+    };
+    for (std::size_t r = begin; r < end; ++r) add(r, ce_fast_row(p, r, pass1, pass2));
+    return total;
+  }
+  const auto short_pass1 = [&](const float* x, std::size_t skip, float* e) {
+    ce_fast_partial out;
+    if (e != nullptr) {
+      short_forward<true>(x, p.cols, skip, e, out);
+    } else {
+      short_forward<false>(x, p.cols, skip, nullptr, out);
+    }
+    return out;
+  };
+  const D d;
+  constexpr std::size_t kBatch = kMaxLanes;
+  const std::size_t lanes = hn::Lanes(d);
+  ce_fast_row_state st[kBatch];
+  HWY_ALIGN double m[kBatch];
+  HWY_ALIGN double sum[kBatch];
+  HWY_ALIGN double z_t[kBatch];
+  HWY_ALIGN double log_sum[kBatch];
+  HWY_ALIGN double nll[kBatch];
+  HWY_ALIGN double s_max[kBatch];
+  HWY_ALIGN double s_t_minus_1[kBatch];
+  std::size_t lane = 0;
+  const auto pass2 = [&](float* g, const ce_fast_partial& part, double /*log_sum*/, double a) {
+    if (part.events.count == 0) {
+      std::fill(g, g + p.cols, 0.0F);
+    } else {
+      scale_segment(g, 0, p.cols, a * s_max[lane] * 0x1p-64);
+    }
+  };
+  const V zero = hn::Zero(d);
+  const V one = hn::Set(d, 1.0);
+  const V neg_inf = hn::Set(d, -HUGE_VAL);
+  for (std::size_t r0 = begin; r0 < end; r0 += lanes) {
+    const std::size_t count = end - r0 < lanes ? end - r0 : lanes;
+    for (std::size_t i = 0; i < lanes; ++i) {
+      m[i] = -HUGE_VAL;
+      sum[i] = 0.0;
+      z_t[i] = -HUGE_VAL;
+      if (i >= count) continue;
+      ce_fast_row_start(p, r0 + i, st[i], short_pass1);
+      if (st[i].done) continue;
+      m[i] = st[i].part.max;
+      sum[i] = st[i].part.sum;
+      z_t[i] = st[i].z_t();
+    }
+    // ce_terms in lanes (Exp gives 0 for -inf and NaN; masked lanes are selected away).
+    const V vm = hn::Load(d, m);
+    const V vs = hn::Load(d, sum);
+    const V vz = hn::Load(d, z_t);
+    const auto has_max = hn::Gt(vm, neg_inf);
+    const auto has_target = hn::And(has_max, hn::Gt(vz, neg_inf));
+    const V diff = hn::Sub(vz, vm);
+    const V e_t = hn::IfThenElseZero(has_target, hn::Exp(d, diff));
+    // Each of log1p and log only when some lane takes it.
+    const auto near = hn::And(has_max, hn::Ge(e_t, hn::Set(d, 0.5)));
+    V ls = zero;
+    if (!hn::AllFalse(d, near)) {
+      ls = hn::IfThenElseZero(near, hn::Log1p(d, hn::Add(hn::Sub(e_t, one), vs)));
+    }
+    const auto far = hn::AndNot(near, has_max);
+    if (!hn::AllFalse(d, far)) {
+      ls = hn::IfThenElse(far, hn::Log(d, hn::IfThenElse(far, hn::Add(vs, e_t), one)), ls);
+    }
+    const auto close = hn::And(has_target, hn::Ge(diff, hn::Set(d, -1.0)));
+    V v_nll = hn::IfThenElse(has_target, hn::Add(hn::Sub(vm, vz), ls), hn::Set(d, HUGE_VAL));
+    if (!hn::AllFalse(d, close)) {
+      v_nll =
+          hn::IfThenElse(close, hn::Log1p(d, hn::Div(vs, hn::IfThenElse(close, e_t, one))), v_nll);
+    }
+    hn::Store(ls, d, log_sum);
+    hn::Store(v_nll, d, nll);
+    if (p.grad != nullptr) {
+      hn::Store(hn::Exp(d, hn::Neg(ls)), d, s_max);
+      hn::Store(hn::IfThenElse(has_target, hn::Expm1(d, hn::Neg(v_nll)), hn::Set(d, -1.0)), d,
+                s_t_minus_1);
+    }
+    // The losses of a batch in a plain sum (error 8 eps of the batch), then in total.ce.
+    double batch = 0.0;
+    for (lane = 0; lane < count; ++lane) {
+      const std::size_t r = r0 + lane;
+      if (!st[lane].done) {
+        ce_fast_row_end(p, r, st[lane], ce_row_terms{log_sum[lane], nll[lane]}, s_t_minus_1[lane],
+                        pass2);
+      }
+      const ce_row_result& res = st[lane].res;
+      if (res.flags != 0 && !p.unchecked) {
+        if (total.bad_row == SIZE_MAX) {
+          total.bad_row = r;
+          total.bad_flags = res.flags;
+        }
+        continue;
+      }
+      batch += res.ce;
+      if (p.loss != nullptr) p.loss[r] = static_cast<float>(res.ce / p.unit);
+    }
+    total.ce.add(batch);
+  }
+  return total;
+}
+
 // ---- kl_div ---------------------------------------------------------------------------
 
 /// exp(t) for any t: Highway's Exp is valid only up to 706.
@@ -510,6 +1045,16 @@ void LossCeBackwardF32(const ce_slice<float>& s, float* grad, double max, double
                        double beta, double gamma) {
   ce_backward_any(s, grad, max, log_sum, a, beta, gamma);
 }
+ce_fast_partial LossCeFastForward(const float* x, std::size_t n, std::size_t skip, float* e) {
+  return fast_forward_any(x, n, skip, e);
+}
+void LossCeFastBackward(float* g, std::size_t n, const ce_events& events, double max,
+                        double log_sum, double a) {
+  fast_backward(g, n, events, max, log_sum, a);
+}
+ce_fast_totals LossCeFastRows(const ce_fast_rows& p, std::size_t begin, std::size_t end) {
+  return fast_rows(p, begin, end);
+}
 loss_partial LossKlDivF64(const double* input, const double* target, std::size_t n, bool log_target,
                           double* loss, double* grad, double grad_scale) {
   return log_target ? kl_div_impl<double, true>(input, target, n, loss, grad, grad_scale)
@@ -538,6 +1083,9 @@ HWY_EXPORT(LossCeForwardF64);
 HWY_EXPORT(LossCeForwardF32);
 HWY_EXPORT(LossCeBackwardF64);
 HWY_EXPORT(LossCeBackwardF32);
+HWY_EXPORT(LossCeFastForward);
+HWY_EXPORT(LossCeFastBackward);
+HWY_EXPORT(LossCeFastRows);
 HWY_EXPORT(LossKlDivF64);
 HWY_EXPORT(LossKlDivF32);
 HWY_EXPORT(LossBceF64);
@@ -560,6 +1108,19 @@ void ce_backward(const ce_slice<double>& s, double* grad, double max, double log
                  double beta, double gamma) {
   ensure_isa();
   HWY_DYNAMIC_DISPATCH(LossCeBackwardF64)(s, grad, max, log_sum, a, beta, gamma);
+}
+ce_fast_partial ce_fast_forward(const float* x, std::size_t n, std::size_t skip, float* e) {
+  ensure_isa();
+  return HWY_DYNAMIC_DISPATCH(LossCeFastForward)(x, n, skip, e);
+}
+void ce_fast_backward(float* e_and_grad, std::size_t n, const ce_events& events, double max,
+                      double log_sum, double a) {
+  ensure_isa();
+  HWY_DYNAMIC_DISPATCH(LossCeFastBackward)(e_and_grad, n, events, max, log_sum, a);
+}
+ce_fast_totals ce_fast_rows_run(const ce_fast_rows& p, std::size_t begin, std::size_t end) {
+  ensure_isa();
+  return HWY_DYNAMIC_DISPATCH(LossCeFastRows)(p, begin, end);
 }
 loss_partial kl_div(const float* input, const float* target, std::size_t n, bool log_target,
                     float* loss, float* grad, double grad_scale) {

@@ -2,14 +2,20 @@
 // splits rows (and long rows) into fixed slices, runs these kernels on each
 // slice and merges the slices in order.
 //
-// Cross entropy runs in two passes over a row that stays in cache between
-// them: ce_forward (online max and sum of exp, one exp per element) and
-// ce_backward (one exp per element, writes the gradient). Every kernel computes
-// in double lanes, also for float inputs.
+// Cross entropy has two kernel families:
+// - the fast path (ce_fast_*): float logits, class-index targets, no label
+//   smoothing, no softcap, no z_loss. Float lanes; pass 1 reads each logit once (online
+//   max shared by all lanes and sum of exp, one exp per element) and, when a
+//   gradient is wanted, stores exp(x - running max) in the gradient buffer;
+//   pass 2 rescales that row, still in cache, into the gradient (no exp).
+// - the general path (ce_forward, ce_backward): every option, in double lanes
+//   (float inputs promoted): pass 1 online, pass 2 recomputes exp.
+// Both leave the target out of the sum so that small losses keep their digits.
 #pragma once
 
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
 
 #include "kernels/kernels.h"
 
@@ -112,6 +118,197 @@ struct loss_partial {
   /// The total: +-inf or NaN if some element loss is, the double-double sum otherwise.
   [[nodiscard]] double value() const { return nonfinite != 0.0 ? nonfinite : sum.value(); }
 };
+
+// ---- the fast path ---------------------------------------------------------------
+
+/// Where pass 1 of the fast path raised its running max: from element start[k] on, the
+/// stored values are exp(x - max[k]) 2^64. At most kCapacity raises: the last one takes
+/// the max of the rest of the slice, so that no other follows.
+struct ce_events {
+  static constexpr std::size_t kCapacity = 16;
+  std::size_t count = 0;
+  // Only the first `count` entries are set (left uninitialized: one struct per row).
+  std::size_t start[kCapacity];
+  float max[kCapacity];
+};
+
+/// Pass 1 of the fast path over a slice of float logits.
+struct ce_fast_partial {
+  float max = -HUGE_VALF;  ///< max x_j (-inf when every x_j is -inf)
+  double sum = 0.0;        ///< sum over j != skip of exp(x_j - max)
+  unsigned flags = 0;      ///< kBadLogit: some x_j is NaN or +inf (the pass may stop there)
+  ce_events events;        ///< empty when every x_j is -inf
+
+  /// Combines the max and sum of two slices (their events stay with each slice).
+  void merge(const ce_fast_partial& other) {
+    const float m = max >= other.max ? max : other.max;
+    if (m > -HUGE_VALF) {
+      sum = (max == m ? sum : sum * std::exp(double(max) - double(m))) +
+            (other.max == m ? other.sum : other.sum * std::exp(double(other.max) - double(m)));
+    }
+    max = m;
+    flags |= other.flags;
+  }
+};
+
+/// Pass 1 of the fast path: the max, the sum of exp(x_j - max) leaving out element skip
+/// (none if skip >= n) and, when e is not null, exp(x_j - running max) 2^64 stored in e[j]
+/// (e may be x itself; elements before the first event are not written). Each x_j is read
+/// once from memory (the first 4096 twice, the second time from L1: their max first).
+ce_fast_partial ce_fast_forward(const float* x, std::size_t n, std::size_t skip, float* e);
+
+/// Pass 2 of the fast path over e as pass 1 left it: grad_j = a exp(x_j - max - log_sum),
+/// that is e_j a exp((events.max[k] - max) - log_sum) 2^-64; 0 before the first event.
+void ce_fast_backward(float* e_and_grad, std::size_t n, const ce_events& events, double max,
+                      double log_sum, double a);
+
+/// log_sum = ln sum_j exp(z_j - m) and the target's loss nll = m + log_sum - z_t of a row,
+/// from m, sum = sum over j != t of exp(z_j - m) and z_t (-inf: masked target, nll = +inf).
+/// Near the max, log1p keeps the digits of a small loss (PyTorch's lse - z_t loses them).
+struct ce_row_terms {
+  double log_sum = 0.0;
+  double nll = HUGE_VAL;
+};
+inline ce_row_terms ce_terms(double m, double sum, double z_t) {
+  ce_row_terms out;
+  const double e_t = (z_t > -HUGE_VAL && m > -HUGE_VAL) ? std::exp(z_t - m) : 0.0;
+  if (m > -HUGE_VAL) {
+    // The max term is 1; when it is the target's, log1p keeps the digits of the others.
+    out.log_sum = e_t >= 0.5 ? std::log1p((e_t - 1.0) + sum) : std::log(sum + e_t);
+    if (z_t > -HUGE_VAL) {
+      out.nll = z_t - m >= -1.0 ? std::log1p(sum / e_t) : (m - z_t) + out.log_sum;
+    }
+  }
+  return out;
+}
+
+/// Rows of a fast-path problem: everything ce_fast_row needs.
+struct ce_fast_rows {
+  const float* logits = nullptr;
+  std::size_t cols = 0;
+  const std::int64_t* target = nullptr;
+  std::int64_t ignore_index = -100;
+  const float* weight = nullptr;  ///< class weights, or null (all 1)
+  float* grad = nullptr;          ///< N x C, or null; may be logits itself
+  float* lse = nullptr;           ///< one per row, or null
+  float* loss = nullptr;          ///< one per row (reduction none), or null
+  double unit = 1.0;              ///< ln of the base: loss[r] = ce / unit
+  double ce_scale = 0.0;          ///< d(reduced loss)/d(row CE), in the unit
+  bool unchecked = false;
+};
+
+/// One row's share of the reduction (nats) and its check flags.
+struct ce_row_result {
+  double ce = 0.0;
+  unsigned flags = 0;
+};
+
+/// A row of the fast path between its two phases.
+struct ce_fast_row_state {
+  ce_fast_partial part;
+  double x_t = 0.0;          ///< the target's logit (read before pass 1 may write over it)
+  std::size_t t = SIZE_MAX;  ///< the target class (SIZE_MAX when ignored)
+  bool ignored = false;
+  bool done = false;  ///< finished by phase 1 (ignored without lse, or bad): res is final
+  ce_row_result res;
+
+  /// The z_t that ce_terms takes.
+  [[nodiscard]] double z_t() const { return ignored ? -HUGE_VAL : x_t; }
+};
+
+/// Phase 1 of one row of the fast path (the general path's ce_row, specialised): ignored
+/// rows, pass 1 (pass1(x, skip, e) returns a ce_fast_partial) and bad rows.
+template <class Pass1>
+void ce_fast_row_start(const ce_fast_rows& p, std::size_t r, ce_fast_row_state& st, Pass1&& pass1) {
+  const std::size_t cols = p.cols;
+  const float* x = p.logits + r * cols;
+  float* grad = p.grad != nullptr ? p.grad + r * cols : nullptr;
+  const auto fill = [&](float v) {
+    for (std::size_t j = 0; j < cols; ++j) grad[j] = v;
+  };
+  st.part.flags = 0;
+  st.part.events.count = 0;
+  st.x_t = 0.0;
+  st.t = SIZE_MAX;
+  st.done = false;
+  st.res = {};
+  st.ignored = p.target[r] == p.ignore_index;
+  if (st.ignored && p.lse == nullptr) {
+    if (grad != nullptr) fill(0.0F);
+    st.done = true;
+    return;
+  }
+  if (!st.ignored) {
+    st.t = static_cast<std::size_t>(p.target[r]);
+    st.x_t = double(x[st.t]);
+  }
+  st.part = pass1(x, st.t, st.ignored ? nullptr : grad);
+  // Pass 1 leaves the target out of its sum, where a NaN would show.
+  if (std::isnan(st.x_t)) st.part.flags |= kBadLogit;
+  st.res.flags = st.part.flags & kBadLogit;
+  if (st.res.flags == 0) return;
+  st.done = true;
+  if (st.ignored) {
+    // An ignored row adds nothing, whatever its logits (padding may hold anything).
+    p.lse[r] = NAN;
+    if (grad != nullptr) fill(0.0F);
+    st.res = {};
+  } else if (p.unchecked) {
+    // NaN in, NaN out: the loss, the logsumexp and the gradient of the row.
+    if (grad != nullptr) fill(NAN);
+    if (p.lse != nullptr) p.lse[r] = NAN;
+    st.res.ce = NAN;
+  }
+}
+
+/// Phase 2 of a row that phase 1 left open, from terms = ce_terms(max, sum, z_t) and
+/// expm1(-terms.nll): lse, loss and gradient; pass2(grad, partial, log_sum, a) writes
+/// a exp(x_j - lse) from what pass 1 stored, then the target's gradient is set.
+template <class Pass2>
+void ce_fast_row_end(const ce_fast_rows& p, std::size_t r, ce_fast_row_state& st,
+                     const ce_row_terms& terms, double expm1_neg_nll, Pass2&& pass2) {
+  const std::size_t cols = p.cols;
+  float* grad = p.grad != nullptr ? p.grad + r * cols : nullptr;
+  const double m = st.part.max;
+  const double lse = m + terms.log_sum;
+  if (p.lse != nullptr) p.lse[r] = static_cast<float>(lse);
+  if (st.ignored) {
+    if (grad != nullptr) {
+      for (std::size_t j = 0; j < cols; ++j) grad[j] = 0.0F;
+    }
+    return;
+  }
+  const double w_t = p.weight != nullptr ? double(p.weight[st.t]) : 1.0;
+  st.res.ce = w_t != 0.0 ? w_t * terms.nll : 0.0;
+  if (grad != nullptr) {
+    const double a = p.ce_scale * w_t;
+    pass2(grad, st.part, terms.log_sum, a);
+    // a s_t - a = a (s_t - 1), with s_t - 1 = expm1(-nll): exact near s_t = 1.
+    grad[st.t] = static_cast<float>(a * expm1_neg_nll);
+  }
+}
+
+/// Both phases of one row, with scalar ce_terms.
+template <class Pass1, class Pass2>
+ce_row_result ce_fast_row(const ce_fast_rows& p, std::size_t r, Pass1&& pass1, Pass2&& pass2) {
+  ce_fast_row_state st;
+  ce_fast_row_start(p, r, st, pass1);
+  if (!st.done) {
+    const ce_row_terms terms = ce_terms(st.part.max, st.part.sum, st.z_t());
+    ce_fast_row_end(p, r, st, terms, std::expm1(-terms.nll), pass2);
+  }
+  return st.res;
+}
+
+/// Sums of the fast path over a range of rows, in row order, and the first bad row.
+struct ce_fast_totals {
+  loss_partial ce;
+  std::size_t bad_row = SIZE_MAX;
+  unsigned bad_flags = 0;
+};
+
+/// Runs ce_fast_row over rows [begin, end) of rows that fit one slice, in one call.
+ce_fast_totals ce_fast_rows_run(const ce_fast_rows& p, std::size_t begin, std::size_t end);
 
 /// kl_div elements l_i = p_i (ln p_i - x_i) (0 where p_i = 0), or exp(t_i) (t_i - x_i) with
 /// log_target; writes l_i to loss (if not null) and -grad_scale p_i to grad (if not null);
