@@ -66,6 +66,10 @@ partial kl_divergence(const float* p, const float* q, std::size_t n, double sp, 
 unsigned information(const double* p, double* out, std::size_t n, double sp, double ln_b);
 unsigned information(const float* p, float* out, std::size_t n, double sp, double ln_b);
 
+/// out_i = ln x_i within 2 ulp, the float measures' logarithm, for normal positive
+/// finite x_i (other lanes give unspecified values); exposed for its tests.
+void log_normal(const float* x, float* out, std::size_t n);
+
 /// Plain scalar implementations of the same contracts with <cmath>: the oracle of the tests.
 namespace reference {
 partial mass(const double* p, std::size_t n);

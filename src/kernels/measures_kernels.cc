@@ -22,6 +22,7 @@
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
 #include "hwy/highway.h"
 #include "hwy/contrib/math/math-inl.h"
+#include "kernels/fast_log-inl.h"
 // clang-format on
 
 HWY_BEFORE_NAMESPACE();
@@ -117,6 +118,66 @@ HWY_INLINE void blocks(std::size_t n, std::size_t lanes, Body&& body, Flush&& fl
   }
 }
 
+/// Like blocks(), with a fast path: fast(i) runs over each block, then ok() says
+/// whether its results stand; if not, reset() drops them and careful(i) redoes
+/// the block. The tail takes tail(i, count) as in blocks().
+template <class Fast, class Careful, class Ok, class Reset, class Flush, class Tail>
+HWY_INLINE void checked_blocks(std::size_t n, std::size_t step, Fast&& fast, Careful&& careful,
+                               Ok&& ok, Reset&& reset, Flush&& flush, Tail&& tail) {
+  const std::size_t full = n - n % step;
+  std::size_t i = 0;
+  while (i < full) {
+    const std::size_t begin = i;
+    const std::size_t end = std::min(full, i + kBlock * step);
+    for (; i < end; i += step) fast(i);
+    if (HWY_UNLIKELY(!ok())) {
+      reset();
+      for (std::size_t j = begin; j < end; j += step) careful(j);
+    }
+    flush();
+  }
+  if (full < n) {
+    tail(full, n - full);
+    flush();
+  }
+}
+
+/// The range of a block's bit patterns, to tell after the block whether its lanes
+/// all suited the fast path: as unsigned integers, negative numbers (-0.0 too),
+/// NaN and infinities lie above the largest finite value, and zeros and
+/// subnormals below the smallest normal one. kZeroOk lets zeros pass.
+template <class D, bool kZeroOk>
+struct block_range {
+  using DU = hn::RebindToUnsigned<D>;
+  using T = hn::TFromD<D>;
+  using U = hn::TFromD<DU>;
+  hn::Vec<DU> low;
+  hn::Vec<DU> high;
+
+  explicit block_range(D /*d*/) : low(hn::Set(DU(), hwy::LimitsMax<U>())), high(hn::Zero(DU())) {}
+
+  /// A lane that must be 0 or normal (kZeroOk), or normal; finite and not negative.
+  HWY_INLINE void see(hn::Vec<D> x) {
+    auto bits = hn::BitCast(DU(), x);
+    high = hn::Max(high, bits);
+    if constexpr (kZeroOk) bits = hn::Sub(bits, hn::Set(DU(), U{1}));  // 0 wraps to the top
+    low = hn::Min(low, bits);
+  }
+  /// A lane that must only be finite and not negative.
+  HWY_INLINE void see_high(hn::Vec<D> x) { high = hn::Max(high, hn::BitCast(DU(), x)); }
+
+  /// Whether every lane seen since the last call was as required.
+  HWY_INLINE bool ok_then_reset(D d) {
+    auto min_bits = hn::BitCast(DU(), hn::Set(d, std::numeric_limits<T>::min()));
+    if constexpr (kZeroOk) min_bits = hn::Sub(min_bits, hn::Set(DU(), U{1}));
+    const auto max_bits = hn::BitCast(DU(), hn::Set(d, std::numeric_limits<T>::max()));
+    const bool ok = hn::AllFalse(DU(), hn::Or(hn::Gt(min_bits, low), hn::Gt(high, max_bits)));
+    low = hn::Set(DU(), hwy::LimitsMax<U>());
+    high = hn::Zero(DU());
+    return ok;
+  }
+};
+
 /// A zero-padded copy of p[i, i + count) in a vector-sized buffer.
 template <class T>
 struct padded {
@@ -142,7 +203,7 @@ template <class D>
 HWY_INLINE hn::Vec<D> x_log_y(D d, hn::Vec<D> x, hn::Vec<D> y) {
   if (HWY_LIKELY(all_normal(d, y))) {
     // x = 0 meets a finite log: the product is 0 without a mask.
-    return hn::Mul(x, hn::impl::Log<D, hn::Vec<D>, /*kAllowSubnormals=*/false>(d, y));
+    return hn::Mul(x, LogNormal(d, y));
   }
   const auto zero = hn::Zero(d);
   return hn::IfThenZeroElse(hn::Or(hn::Eq(x, zero), hn::Eq(y, zero)), hn::Mul(x, hn::Log(d, y)));
@@ -202,30 +263,45 @@ partial MassF32(const float* HWY_RESTRICT p, std::size_t n) {
 }
 
 // ---- entropy: sum p ln p ----------------------------------------------------
+//
+// A block first takes the fast path: Log without the checks for zeros and
+// subnormals, and no bookkeeping per lane but the range of the bit patterns
+// (block_range). If the block held a value that the fast path gets wrong, it is
+// redone by the careful path, which is exact for every input.
 
 partial EntropyF64(const double* HWY_RESTRICT p, std::size_t n, double sp) {
   const DF64 d;
   const auto divisor = hn::Set(d, sp);
   const bool scaled = sp != 1.0;
   validity<DF64> valid(d);
+  block_range<DF64, /*kZeroOk=*/true> range(d);
   lane_sum<DF64> terms(d);
   lane_sum<DF64> mass(d);
   auto acc_t = hn::Zero(d);
   auto acc_m = hn::Zero(d);
-  const auto add = [&](VF64 x) HWY_ATTR {
+  const auto fast = [&](std::size_t i) HWY_ATTR {
+    const auto x = divide_if<DF64>(scaled, hn::LoadU(d, p + i), divisor);
+    range.see(x);
+    acc_t = hn::MulAdd(x, LogNormal(d, x), acc_t);  // 0 ln 0 = 0: a finite Log times 0
+    acc_m = hn::Add(acc_m, x);
+  };
+  const auto careful = [&](VF64 x) HWY_ATTR {
     valid.see(x);
     x = divide_if<DF64>(scaled, x, divisor);
     acc_t = hn::Add(acc_t, x_log_y(d, x, x));
     acc_m = hn::Add(acc_m, x);
   };
-  blocks(
-      n, hn::Lanes(d), [&](std::size_t i) HWY_ATTR { add(hn::LoadU(d, p + i)); },
+  checked_blocks(
+      n, hn::Lanes(d), fast, [&](std::size_t i) HWY_ATTR { careful(hn::LoadU(d, p + i)); },
+      [&]() HWY_ATTR { return range.ok_then_reset(d); },
+      [&]() HWY_ATTR { acc_t = acc_m = hn::Zero(d); },
       [&]() HWY_ATTR {
         terms.add(acc_t);
         mass.add(acc_m);
         acc_t = acc_m = hn::Zero(d);
       },
-      [&](std::size_t i, std::size_t count) HWY_ATTR { add(hn::Load(d, padded(p + i, count).v)); });
+      [&](std::size_t i, std::size_t count)
+          HWY_ATTR { careful(hn::Load(d, padded(p + i, count).v)); });
   partial out;
   terms.into(d, out.terms);
   mass.into(d, out.mass_p);
@@ -240,23 +316,39 @@ partial EntropyF32(const float* HWY_RESTRICT p, std::size_t n, double sp) {
   const auto divisor = hn::Set(df, static_cast<float>(sp));
   const bool scaled = sp != 1.0;
   validity<DF32> valid(df);
+  block_range<DF32, /*kZeroOk=*/true> range(df);
   lane_sum<DP64> terms(d);
   lane_sum<DP64> mass(d);
   auto acc_t = hn::Zero(d);
   auto acc_m = hn::Zero(df);
-  const auto term = [&](VF32 x) HWY_ATTR {
+  const auto fast_term = [&](VF32 x) HWY_ATTR {
+    x = divide_if<DF32>(scaled, x, divisor);
+    range.see(x);
+    acc_m = hn::Add(acc_m, x);
+    return hn::Mul(x, LogNormal(df, x));  // 0 ln 0 = 0: a finite Log times 0
+  };
+  const auto careful_term = [&](VF32 x) HWY_ATTR {
     valid.see(x);
     x = divide_if<DF32>(scaled, x, divisor);
     acc_m = hn::Add(acc_m, x);
     return x_log_y(df, x, x);
   };
   // Two vectors per step: their float terms are added once, then promoted.
-  const auto pair = [&](VF32 x0, VF32 x1) HWY_ATTR {
-    acc_t = hn::Add(acc_t, promoted_sum(d, hn::Add(term(x0), term(x1))));
-  };
-  blocks(
+  const auto pair = [&](VF32 t0, VF32 t1)
+                        HWY_ATTR { acc_t = hn::Add(acc_t, promoted_sum(d, hn::Add(t0, t1))); };
+  checked_blocks(
       n, 2 * lanes,
-      [&](std::size_t i) HWY_ATTR { pair(hn::LoadU(df, p + i), hn::LoadU(df, p + i + lanes)); },
+      [&](std::size_t i) HWY_ATTR {
+        pair(fast_term(hn::LoadU(df, p + i)), fast_term(hn::LoadU(df, p + i + lanes)));
+      },
+      [&](std::size_t i) HWY_ATTR {
+        pair(careful_term(hn::LoadU(df, p + i)), careful_term(hn::LoadU(df, p + i + lanes)));
+      },
+      [&]() HWY_ATTR { return range.ok_then_reset(df); },
+      [&]() HWY_ATTR {
+        acc_t = hn::Zero(d);
+        acc_m = hn::Zero(df);
+      },
       [&]() HWY_ATTR {
         terms.add(acc_t);
         mass.add(promoted_sum(d, acc_m));
@@ -264,9 +356,9 @@ partial EntropyF32(const float* HWY_RESTRICT p, std::size_t n, double sp) {
         acc_m = hn::Zero(df);
       },
       [&](std::size_t i, std::size_t count) HWY_ATTR {
-        const padded<float> buf0(p + i, std::min(count, lanes));
-        const padded<float> buf1(p + i + std::min(count, lanes), count - std::min(count, lanes));
-        pair(hn::Load(df, buf0.v), hn::Load(df, buf1.v));
+        const std::size_t first = std::min(count, lanes);
+        pair(careful_term(hn::Load(df, padded(p + i, first).v)),
+             careful_term(hn::Load(df, padded(p + i + first, count - first).v)));
       });
   partial out;
   terms.into(d, out.terms);
@@ -276,6 +368,9 @@ partial EntropyF32(const float* HWY_RESTRICT p, std::size_t n, double sp) {
 }
 
 // ---- cross entropy: sum p ln q ------------------------------------------------
+//
+// Blocks as for entropy; the fast path needs every q normal (a zero q may make the
+// measure infinite) and p only finite and non-negative.
 
 partial CrossEntropyF64(const double* HWY_RESTRICT p, const double* HWY_RESTRICT q, std::size_t n,
                         double sp, double sq) {
@@ -287,6 +382,8 @@ partial CrossEntropyF64(const double* HWY_RESTRICT p, const double* HWY_RESTRICT
   const bool scaled_q = sq != 1.0;
   validity<DF64> valid_p(d);
   validity<DF64> valid_q(d);
+  block_range<DF64, /*kZeroOk=*/true> range_p(d);
+  block_range<DF64, /*kZeroOk=*/false> range_q(d);
   lane_sum<DF64> terms(d);
   lane_sum<DF64> mass_p(d);
   lane_sum<DF64> mass_q(d);
@@ -294,7 +391,16 @@ partial CrossEntropyF64(const double* HWY_RESTRICT p, const double* HWY_RESTRICT
   auto acc_p = zero;
   auto acc_q = zero;
   auto infinite = hn::FirstN(d, 0);
-  const auto add = [&](VF64 x, VF64 y) HWY_ATTR {
+  const auto fast = [&](std::size_t i) HWY_ATTR {
+    const auto x = divide_if<DF64>(scaled_p, hn::LoadU(d, p + i), div_p);
+    const auto y = divide_if<DF64>(scaled_q, hn::LoadU(d, q + i), div_q);
+    range_p.see_high(x);
+    range_q.see(y);
+    acc_t = hn::MulAdd(x, LogNormal(d, y), acc_t);
+    acc_p = hn::Add(acc_p, x);
+    acc_q = hn::Add(acc_q, y);
+  };
+  const auto careful = [&](VF64 x, VF64 y) HWY_ATTR {
     valid_p.see(x);
     valid_q.see(y);
     x = divide_if<DF64>(scaled_p, x, div_p);
@@ -305,9 +411,15 @@ partial CrossEntropyF64(const double* HWY_RESTRICT p, const double* HWY_RESTRICT
     acc_p = hn::Add(acc_p, x);
     acc_q = hn::Add(acc_q, y);
   };
-  blocks(
-      n, hn::Lanes(d),
-      [&](std::size_t i) HWY_ATTR { add(hn::LoadU(d, p + i), hn::LoadU(d, q + i)); },
+  checked_blocks(
+      n, hn::Lanes(d), fast,
+      [&](std::size_t i) HWY_ATTR { careful(hn::LoadU(d, p + i), hn::LoadU(d, q + i)); },
+      [&]() HWY_ATTR {
+        // Both reset, whatever the first says.
+        const bool ok_p = range_p.ok_then_reset(d);
+        return range_q.ok_then_reset(d) && ok_p;
+      },
+      [&]() HWY_ATTR { acc_t = acc_p = acc_q = zero; },
       [&]() HWY_ATTR {
         terms.add(acc_t);
         mass_p.add(acc_p);
@@ -315,7 +427,7 @@ partial CrossEntropyF64(const double* HWY_RESTRICT p, const double* HWY_RESTRICT
         acc_t = acc_p = acc_q = zero;
       },
       [&](std::size_t i, std::size_t count) HWY_ATTR {
-        add(hn::Load(d, padded(p + i, count).v), hn::Load(d, padded(q + i, count).v));
+        careful(hn::Load(d, padded(p + i, count).v), hn::Load(d, padded(q + i, count).v));
       });
   partial out;
   terms.into(d, out.terms);
@@ -339,6 +451,8 @@ partial CrossEntropyF32(const float* HWY_RESTRICT p, const float* HWY_RESTRICT q
   const bool scaled_q = sq != 1.0;
   validity<DF32> valid_p(df);
   validity<DF32> valid_q(df);
+  block_range<DF32, /*kZeroOk=*/true> range_p(df);
+  block_range<DF32, /*kZeroOk=*/false> range_q(df);
   lane_sum<DP64> terms(d);
   lane_sum<DP64> mass_p(d);
   lane_sum<DP64> mass_q(d);
@@ -346,7 +460,16 @@ partial CrossEntropyF32(const float* HWY_RESTRICT p, const float* HWY_RESTRICT q
   auto acc_p = zero;
   auto acc_q = zero;
   auto infinite = hn::FirstN(df, 0);
-  const auto term = [&](VF32 x, VF32 y) HWY_ATTR {
+  const auto fast_term = [&](std::size_t i) HWY_ATTR {
+    const auto x = divide_if<DF32>(scaled_p, hn::LoadU(df, p + i), div_p);
+    const auto y = divide_if<DF32>(scaled_q, hn::LoadU(df, q + i), div_q);
+    range_p.see_high(x);
+    range_q.see(y);
+    acc_p = hn::Add(acc_p, x);
+    acc_q = hn::Add(acc_q, y);
+    return hn::Mul(x, LogNormal(df, y));
+  };
+  const auto careful_term = [&](VF32 x, VF32 y) HWY_ATTR {
     valid_p.see(x);
     valid_q.see(y);
     x = divide_if<DF32>(scaled_p, x, div_p);
@@ -356,14 +479,22 @@ partial CrossEntropyF32(const float* HWY_RESTRICT p, const float* HWY_RESTRICT q
     acc_q = hn::Add(acc_q, y);
     return x_log_y(df, x, y);
   };
-  const auto pair = [&](VF32 x0, VF32 y0, VF32 x1, VF32 y1) HWY_ATTR {
-    acc_t = hn::Add(acc_t, promoted_sum(d, hn::Add(term(x0, y0), term(x1, y1))));
-  };
-  blocks(
-      n, 2 * lanes,
+  // Two vectors per step: their float terms are added once, then promoted.
+  const auto pair = [&](VF32 t0, VF32 t1)
+                        HWY_ATTR { acc_t = hn::Add(acc_t, promoted_sum(d, hn::Add(t0, t1))); };
+  checked_blocks(
+      n, 2 * lanes, [&](std::size_t i) HWY_ATTR { pair(fast_term(i), fast_term(i + lanes)); },
       [&](std::size_t i) HWY_ATTR {
-        pair(hn::LoadU(df, p + i), hn::LoadU(df, q + i), hn::LoadU(df, p + i + lanes),
-             hn::LoadU(df, q + i + lanes));
+        pair(careful_term(hn::LoadU(df, p + i), hn::LoadU(df, q + i)),
+             careful_term(hn::LoadU(df, p + i + lanes), hn::LoadU(df, q + i + lanes)));
+      },
+      [&]() HWY_ATTR {
+        const bool ok_p = range_p.ok_then_reset(df);
+        return range_q.ok_then_reset(df) && ok_p;
+      },
+      [&]() HWY_ATTR {
+        acc_t = hn::Zero(d);
+        acc_p = acc_q = zero;
       },
       [&]() HWY_ATTR {
         terms.add(acc_t);
@@ -374,9 +505,10 @@ partial CrossEntropyF32(const float* HWY_RESTRICT p, const float* HWY_RESTRICT q
       },
       [&](std::size_t i, std::size_t count) HWY_ATTR {
         const std::size_t first = std::min(count, lanes);
-        pair(hn::Load(df, padded(p + i, first).v), hn::Load(df, padded(q + i, first).v),
-             hn::Load(df, padded(p + i + first, count - first).v),
-             hn::Load(df, padded(q + i + first, count - first).v));
+        pair(careful_term(hn::Load(df, padded(p + i, first).v),
+                          hn::Load(df, padded(q + i, first).v)),
+             careful_term(hn::Load(df, padded(p + i + first, count - first).v),
+                          hn::Load(df, padded(q + i + first, count - first).v)));
       });
   partial out;
   terms.into(d, out.terms);
@@ -587,6 +719,18 @@ unsigned InformationF32(const float* HWY_RESTRICT p, float* HWY_RESTRICT out, st
   return valid.above(d, 1.0) ? kBadP : 0U;
 }
 
+void LogNormalF32(const float* HWY_RESTRICT x, float* HWY_RESTRICT out, std::size_t n) {
+  const DF32 d;
+  const std::size_t lanes = hn::Lanes(d);
+  std::size_t i = 0;
+  for (; i + lanes <= n; i += lanes) hn::StoreU(LogNormal(d, hn::LoadU(d, x + i)), d, out + i);
+  if (i < n) {
+    padded<float> buf(x + i, n - i);
+    hn::Store(LogNormal(d, hn::Load(d, buf.v)), d, buf.v);
+    std::memcpy(out + i, buf.v, (n - i) * sizeof(float));
+  }
+}
+
 std::int64_t Target() { return HWY_TARGET; }
 
 // NOLINTNEXTLINE(google-readability-namespace-comments)
@@ -606,6 +750,7 @@ HWY_EXPORT(KlF64);
 HWY_EXPORT(KlF32);
 HWY_EXPORT(InformationF64);
 HWY_EXPORT(InformationF32);
+HWY_EXPORT(LogNormalF32);
 HWY_EXPORT(Target);
 
 partial mass(const double* p, std::size_t n) {
@@ -647,6 +792,10 @@ unsigned information(const double* p, double* out, std::size_t n, double sp, dou
 unsigned information(const float* p, float* out, std::size_t n, double sp, double ln_b) {
   ensure_isa();
   return HWY_DYNAMIC_DISPATCH(InformationF32)(p, out, n, sp, ln_b);
+}
+void log_normal(const float* x, float* out, std::size_t n) {
+  ensure_isa();
+  HWY_DYNAMIC_DISPATCH(LogNormalF32)(x, out, n);
 }
 std::int64_t active_target() {
   ensure_isa();

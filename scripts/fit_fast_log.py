@@ -1,0 +1,57 @@
+#!/usr/bin/python3
+"""Fits the table and polynomial of src/kernels/fast_log-inl.h (the float log) with mpmath.
+
+ln x = k ln 2 + ln c + ln(1 + r), r = z/c - 1, z in [0.6875, 1.375): 16 intervals of z
+([0.6875, 1) in steps of 1/32, [1, 1.375) in steps of 1/16), c their middles but 1 for
+the two that touch 1; ln(1 + r) = r + r^2 P(r), P a cubic fitted by least squares on
+Chebyshev nodes, weighted for relative error. Prints the constants and the polynomial's
+largest relative error with its coefficients rounded to float.
+
+    /usr/bin/python3 scripts/fit_fast_log.py
+"""
+import mpmath as mp
+import numpy as np
+
+mp.mp.dps = 50
+
+
+def f32(x) -> float:
+    return float(np.float32(float(x)))
+
+
+def main() -> None:
+    edges = [mp.mpf(0.6875) + mp.mpf(i) / 32 for i in range(11)]
+    edges += [1 + mp.mpf(i) / 16 for i in range(1, 7)]
+    table = []
+    for i, (a, b) in enumerate(zip(edges, edges[1:])):
+        c = mp.mpf(1) if i in (9, 10) else (a + b) / 2
+        inv_c = f32(1 / c)
+        table.append((inv_c, f32(-mp.log(mp.mpf(inv_c))), a * mp.mpf(inv_c) - 1,
+                      b * mp.mpf(inv_c) - 1))
+    lo = min(t[2] for t in table)
+    hi = max(t[3] for t in table)
+    n, degree = 600, 3
+    nodes = [(lo + hi) / 2 + (hi - lo) / 2 * mp.cos(mp.pi * (k + 0.5) / n) for k in range(n)]
+    a = mp.matrix(n, degree + 1)
+    b = mp.matrix(n, 1)
+    for j, r in enumerate(nodes):
+        w = r * r / abs(mp.log1p(r))
+        for k in range(degree + 1):
+            a[j, k] = w * r**k
+        b[j] = w * (mp.log1p(r) - r) / (r * r)
+    coef = [f32(c) for c in mp.qr_solve(a, b)[0]]
+    worst = 0
+    for r in mp.linspace(lo, hi, 4001):
+        if r != 0:
+            p = mp.mpf(0)
+            for c in reversed(coef):
+                p = p * r + mp.mpf(c)
+            worst = max(worst, abs((r + r * r * p) / mp.log1p(r) - 1))
+    print(f"r in [{float(lo)}, {float(hi)}]; max relative error of r + r^2 P(r): {float(worst):.3g}")
+    print("kInvC:", ", ".join(f"{t[0]!r}F" for t in table))
+    print("kLogC:", ", ".join(f"{t[1]!r}F" for t in table))
+    print("kPoly:", ", ".join(f"{c!r}F" for c in coef))
+
+
+if __name__ == "__main__":
+    main()
