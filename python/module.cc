@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <type_traits>
@@ -61,6 +62,15 @@ void require_ndim(const py::array& a, py::ssize_t ndim, const char* name) {
     throw shannon::shape_mismatch(std::string(name) + " must have " + std::to_string(ndim) +
                                   " dimension(s), got " + std::to_string(a.ndim()));
   }
+}
+
+/// The shape of an array as Python prints it: "(3, 4)", "(5,)".
+std::string shape_text(const py::array& a) {
+  std::string s = "(";
+  for (py::ssize_t i = 0; i < a.ndim(); ++i) {
+    s += (i ? ", " : "") + std::to_string(a.shape(i));
+  }
+  return s + (a.ndim() == 1 ? ",)" : ")");
 }
 
 /// A 2-D C-contiguous array as a matrix; throws shape_mismatch for any other rank.
@@ -222,27 +232,59 @@ shannon::cross_entropy_options<T> ce_options(const carray<T>& weight, std::int64
 
 /// Cross entropy of logits [N, C] against class indices [N] (Target = index_array) or
 /// probabilities [N, C] (Target = carray<T>); returns (loss, grad or None).
+///
+/// With grad_out (an array of the logits' shape, written directly, never copied) it returns
+/// (loss, grad_out): when grad_out is the logits' own buffer, cross_entropy_loss_in_place
+/// writes the gradient over the logits; otherwise the gradient goes into grad_out, which
+/// the C++ core refuses when it partly overlaps the logits (or the target, the weights).
 template <class T, class Target>
 py::tuple cross_entropy_loss_of(const carray<T>& logits, const Target& target,
                                 const carray<T>& weight, std::int64_t ignore_index,
                                 const std::string& reduction, double label_smoothing, double z_loss,
-                                double softcap, const py::object& base, bool return_grad) {
+                                double softcap, const py::object& base, bool return_grad,
+                                std::optional<carray<T>> grad_out) {
   const auto reduce = shannon::parse_reduction(reduction);
   const auto opt = ce_options(weight, ignore_index, reduce, label_smoothing, z_loss, softcap, base);
   const auto lm = matrix_of(logits, "logits");
-  loss_buffers<T> buf(reduce == shannon::reduction::none ? logits.shape(0) : 1, logits,
-                      return_grad);
-  if constexpr (std::is_same_v<Target, index_array>) {
-    require_ndim(target, 1, "target");
-    const auto ts = std::span<const std::int64_t>(target.data(), target.size());
-    py::gil_scoped_release release;
-    shannon::cross_entropy_loss(lm, ts, opt, buf.outputs());
-  } else {
-    const auto tm = matrix_of(target, "target");
-    py::gil_scoped_release release;
-    shannon::cross_entropy_loss(lm, tm, opt, buf.outputs());
+  const py::ssize_t n_loss = reduce == shannon::reduction::none ? logits.shape(0) : 1;
+  // The target as the C++ overloads take it: class indices [N] or probabilities [N, C].
+  const auto tv = [&] {
+    if constexpr (std::is_same_v<Target, index_array>) {
+      require_ndim(target, 1, "target");
+      return std::span<const std::int64_t>(target.data(), static_cast<std::size_t>(target.size()));
+    } else {
+      return matrix_of(target, "target");
+    }
+  }();
+  if (!grad_out) {
+    loss_buffers<T> buf(n_loss, logits, return_grad);
+    {
+      py::gil_scoped_release release;
+      shannon::cross_entropy_loss(lm, tv, opt, buf.outputs());
+    }
+    return buf.result(return_grad);
   }
-  return buf.result(return_grad);
+
+  carray<T>& grad = *grad_out;
+  if (!return_grad) throw shannon::invalid_option("grad_out implies return_grad=True");
+  require_ndim(grad, 2, "grad_out");
+  if (grad.shape(0) != logits.shape(0) || grad.shape(1) != logits.shape(1)) {
+    throw shannon::shape_mismatch("grad_out has shape " + shape_text(grad) +
+                                  " but logits have shape " + shape_text(logits));
+  }
+  if (!grad.writeable()) throw shannon::invalid_option("grad_out is read-only");
+  carray<T> loss(n_loss);
+  const auto ls = mutable_span_of(loss);
+  const auto gs = mutable_span_of(grad);
+  {
+    py::gil_scoped_release release;
+    if (gs.data() == logits.data()) {  // the logits' own buffer (same shape): in place
+      shannon::cross_entropy_loss_in_place(gs, lm.rows, lm.cols, tv, opt, ls);
+    } else {
+      shannon::cross_entropy_loss(lm, tv, opt, {ls, gs, {}});
+    }
+  }
+  return py::make_tuple(loss, grad);
 }
 
 /// PyTorch's kl_div of input [rows, cols] (log q) and target (p, or log p); (loss, grad).
@@ -289,11 +331,12 @@ void def_losses(py::module_& m) {
   m.def("cross_entropy_loss", &cross_entropy_loss_of<T, index_array>, py::arg("logits").noconvert(),
         py::arg("target").noconvert(), py::arg("weight").noconvert(), py::arg("ignore_index"),
         py::arg("reduction"), py::arg("label_smoothing"), py::arg("z_loss"), py::arg("softcap"),
-        py::arg("base"), py::arg("return_grad"));
+        py::arg("base"), py::arg("return_grad"), py::arg("grad_out").noconvert() = py::none());
   m.def("cross_entropy_loss_probs", &cross_entropy_loss_of<T, carray<T>>,
         py::arg("logits").noconvert(), py::arg("target").noconvert(), py::arg("weight").noconvert(),
         py::arg("ignore_index"), py::arg("reduction"), py::arg("label_smoothing"),
-        py::arg("z_loss"), py::arg("softcap"), py::arg("base"), py::arg("return_grad"));
+        py::arg("z_loss"), py::arg("softcap"), py::arg("base"), py::arg("return_grad"),
+        py::arg("grad_out").noconvert() = py::none());
   m.def("kl_div_loss", &kl_div_loss_of<T>, py::arg("input").noconvert(),
         py::arg("target").noconvert(), py::arg("reduction"), py::arg("log_target"),
         py::arg("return_grad"));

@@ -375,7 +375,8 @@ def cross_entropy_loss(
     z_loss: float = 0.0,
     softcap: float | None = None,
     base: float | str = "e",
-    return_grad: bool = False,
+    return_grad: bool | None = None,
+    grad_out: np.ndarray | None = None,
 ) -> Any:
     """Cross-entropy loss of unnormalized ``logits``, as ``torch.nn.functional.cross_entropy``.
 
@@ -405,9 +406,27 @@ def cross_entropy_loss(
     ``return_grad=True`` returns ``(loss, grad)``: ``grad`` is d loss / d logits with
     the shape and dtype of ``logits`` (for ``reduction="none"``, the gradient of the
     sum of the per-sample losses). NaN or +inf logits, bad targets, weights or
-    options raise ValueError.
+    options raise ValueError. ``return_grad=None`` (the default) is False, or True
+    when ``grad_out`` is given.
+
+    ``grad_out``: a preallocated array for the gradient, to reuse one buffer across
+    calls (a training loop) instead of allocating a new one each time. It must be a
+    writeable, C-contiguous ``numpy.ndarray`` of exactly the shape of ``logits`` and
+    the dtype of the gradient (that of ``logits``; float32 for float16 logits,
+    float64 for integer ones), e.g. ``numpy.empty_like(logits)``. The gradient is
+    written into it (no copy for [N, C] and [C] logits; [N, C, d1, ...] logits go
+    through a temporary array with the classes last) and the result is
+    ``(loss, grad_out)``, the same object. ``grad_out`` may be the ``logits`` array
+    itself: the gradient then overwrites the logits in one pass (in place, as Liger
+    does, no second buffer). Any other overlap with ``logits``, ``target`` or
+    ``weight``, a wrong shape or dtype, a non-contiguous or read-only array, and
+    ``return_grad=False`` with ``grad_out``, raise ValueError before anything is
+    written. If an error is raised once the computation has started (NaN logits, a
+    class index out of range, ...), the contents of ``grad_out`` (and, in place, of
+    ``logits``) are unspecified.
     """
-    x = _float_array(logits, "logits")
+    a = _array(logits, "logits")
+    x = _to(a, _compute_dtype(a, "logits"))
     dtype = x.dtype
     reduction = _reduction(reduction)
     ignore = _integer(ignore_index, "ignore_index")
@@ -417,7 +436,15 @@ def cross_entropy_loss(
     if cap < 0 or cap != cap:
         raise ValueError(f"softcap must be None or a number > 0, got {softcap!r}")
     b = _base(base)
-    want_grad = _flag(return_grad, "return_grad")
+    if return_grad is None:
+        want_grad = grad_out is not None
+    else:
+        want_grad = _flag(return_grad, "return_grad")
+        if grad_out is not None and not want_grad:
+            raise ValueError(
+                "return_grad=False contradicts grad_out, which receives the gradient: "
+                "leave return_grad out (or pass True) with grad_out"
+            )
     if x.ndim == 0:
         raise ValueError(
             "logits is a scalar: expected [N, C], [C] or [N, C, d1, ...] unnormalized scores"
@@ -470,18 +497,107 @@ def cross_entropy_loss(
         t2 = np.moveaxis(t, 1, -1).reshape(-1, shape[1]) if probs else t.reshape(-1)
     x2 = np.ascontiguousarray(x2)
     t2 = np.ascontiguousarray(t2)
+    moved = (shape[0],) + shape[2:] + (shape[1],) if x.ndim > 2 else shape
 
     fn = _ext.cross_entropy_loss_probs if probs else _ext.cross_entropy_loss
-    loss, grad = fn(x2, t2, w, ignore, reduction, smoothing, z, cap, b, want_grad)
+    opts = (w, ignore, reduction, smoothing, z, cap, b)
+    if grad_out is None:
+        loss, grad = fn(x2, t2, *opts, want_grad)
+        if grad is not None and x.ndim != 2:
+            if x.ndim == 1:
+                grad = grad.reshape(shape)
+            else:
+                grad = np.ascontiguousarray(np.moveaxis(grad.reshape(moved), -1, 1))
+    else:
+        grad = _check_grad_out(grad_out, x, a, ((target, "target"), (t, "target"), (w, "weight")))
+        g2 = _rows_view(grad, shape)
+        if _same_buffer(grad, x):  # in place: the gradient overwrites the logits
+            if g2 is not None:
+                loss, _ = fn(g2, t2, *opts, True, g2)
+            else:  # x2 is the logits with the classes moved last: a copy of our own
+                if np.may_share_memory(x2, x):  # pragma: no cover - moveaxis made a view
+                    x2 = x2.copy()
+                loss, _ = fn(x2, t2, *opts, True, x2)
+                np.copyto(grad, np.moveaxis(x2.reshape(moved), -1, 1))
+        elif g2 is not None:  # straight into grad_out
+            loss, _ = fn(x2, t2, *opts, True, g2)
+        else:  # [N, C, d1, ...]: the core writes classes last, grad_out has them on axis 1
+            tmp = np.empty_like(x2)
+            loss, _ = fn(x2, t2, *opts, True, tmp)
+            np.copyto(grad, np.moveaxis(tmp.reshape(moved), -1, 1))
     if reduction == "none":
         loss = loss.reshape(_index_shape(shape))
-    if grad is not None and x.ndim != 2:
-        if x.ndim == 1:
-            grad = grad.reshape(shape)
-        else:
-            moved = (shape[0],) + shape[2:] + (shape[1],)
-            grad = np.ascontiguousarray(np.moveaxis(grad.reshape(moved), -1, 1))
     return _finish(loss, grad, reduction != "none", want_grad)
+
+
+def _same_buffer(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether two arrays are views of exactly the same elements in the same layout."""
+    return (
+        a.ctypes.data == b.ctypes.data
+        and a.shape == b.shape
+        and a.strides == b.strides
+        and a.dtype == b.dtype
+    )
+
+
+def _check_grad_out(
+    g: Any, x: np.ndarray, given: np.ndarray, others: tuple[tuple[Any, str], ...]
+) -> np.ndarray:
+    """grad_out, checked to receive the gradient of logits `x` (converted from `given`):
+    a writeable C-contiguous ndarray of x's shape and dtype, the logits themselves or
+    sharing no memory with them nor with the other inputs."""
+    if not isinstance(g, np.ndarray):
+        raise ValueError(
+            f"grad_out must be a numpy.ndarray (e.g. numpy.empty_like(logits)), got "
+            f"{type(g).__module__}.{type(g).__qualname__}"
+        )
+    if g.shape != x.shape:
+        raise ValueError(f"grad_out has shape {g.shape} but logits have shape {x.shape}")
+    if g.dtype != x.dtype:
+        if given.dtype != x.dtype:
+            raise ValueError(
+                f"grad_out has dtype {g.dtype} but the gradient of {given.dtype} logits has "
+                f"dtype {x.dtype} (they are computed in {x.dtype})"
+            )
+        raise ValueError(f"grad_out has dtype {g.dtype} but logits have dtype {x.dtype}")
+    if not g.flags.c_contiguous:
+        raise ValueError(
+            f"grad_out is not C-contiguous (strides {g.strides}): the gradient is written "
+            "straight into its buffer; pass a C-contiguous array such as "
+            "numpy.empty_like(logits)"
+        )
+    if not g.flags.writeable:
+        raise ValueError("grad_out is read-only (grad_out.flags.writeable is False)")
+    if not _same_buffer(g, x):
+        for arr in (x, given):
+            if np.may_share_memory(g, arr) and np.shares_memory(g, arr):
+                raise ValueError(
+                    "grad_out overlaps logits without being the logits array itself: pass "
+                    "logits itself (the gradient then overwrites the logits, in place) or a "
+                    "separate array"
+                )
+    for other, name in others:
+        if (
+            isinstance(other, np.ndarray)
+            and np.may_share_memory(g, other)
+            and np.shares_memory(g, other)
+        ):
+            raise ValueError(f"grad_out overlaps {name}: they must be separate arrays")
+    return g
+
+
+def _rows_view(g: np.ndarray, shape: tuple[int, ...]) -> np.ndarray | None:
+    """The C-contiguous [rows, C] view of a C-contiguous gradient of logits of `shape` that
+    the core writes (one sample per row, classes last), or None when the class axis of
+    [N, C, d1, ...] cannot move last without a copy."""
+    if len(shape) == 1:
+        return g.reshape(1, shape[0])
+    if len(shape) == 2:
+        return g
+    rest = math.prod(shape[2:])
+    if rest == 1 or shape[1] == 1:  # moving the class axis last keeps the memory order
+        return g.reshape(shape[0] * rest, shape[1])
+    return None
 
 
 def _index_shape(logits_shape: tuple[int, ...]) -> tuple[int, ...]:

@@ -52,6 +52,8 @@ def kl_divergence(
 
 # ---- losses --------------------------------------------------------------------
 
+# grad_out: a writeable C-contiguous array of the logits' shape and dtype that receives the
+# gradient (the logits array itself: in place); the result is then (loss, grad_out).
 @overload
 def cross_entropy_loss(
     logits: ArrayLike,
@@ -64,7 +66,8 @@ def cross_entropy_loss(
     z_loss: float = 0.0,
     softcap: float | None = None,
     base: _Base = "e",
-    return_grad: Literal[False] = False,
+    return_grad: Literal[False] | None = None,
+    grad_out: None = None,
 ) -> float: ...
 @overload
 def cross_entropy_loss(
@@ -78,7 +81,8 @@ def cross_entropy_loss(
     z_loss: float = 0.0,
     softcap: float | None = None,
     base: _Base = "e",
-    return_grad: Literal[False] = False,
+    return_grad: Literal[False] | None = None,
+    grad_out: None = None,
 ) -> _FloatArray: ...
 @overload
 def cross_entropy_loss(
@@ -93,6 +97,7 @@ def cross_entropy_loss(
     softcap: float | None = None,
     base: _Base = "e",
     return_grad: Literal[True],
+    grad_out: _FloatArray | None = None,
 ) -> tuple[float, _FloatArray]: ...
 @overload
 def cross_entropy_loss(
@@ -107,6 +112,37 @@ def cross_entropy_loss(
     softcap: float | None = None,
     base: _Base = "e",
     return_grad: Literal[True],
+    grad_out: _FloatArray | None = None,
+) -> tuple[_FloatArray, _FloatArray]: ...
+@overload
+def cross_entropy_loss(
+    logits: ArrayLike,
+    target: ArrayLike,
+    *,
+    weight: ArrayLike | None = None,
+    ignore_index: int = -100,
+    reduction: _Reduced = "mean",
+    label_smoothing: float = 0.0,
+    z_loss: float = 0.0,
+    softcap: float | None = None,
+    base: _Base = "e",
+    return_grad: Literal[True] | None = None,
+    grad_out: _FloatArray,
+) -> tuple[float, _FloatArray]: ...
+@overload
+def cross_entropy_loss(
+    logits: ArrayLike,
+    target: ArrayLike,
+    *,
+    weight: ArrayLike | None = None,
+    ignore_index: int = -100,
+    reduction: Literal["none"],
+    label_smoothing: float = 0.0,
+    z_loss: float = 0.0,
+    softcap: float | None = None,
+    base: _Base = "e",
+    return_grad: Literal[True] | None = None,
+    grad_out: _FloatArray,
 ) -> tuple[_FloatArray, _FloatArray]: ...
 @overload
 def cross_entropy_loss(
@@ -120,7 +156,8 @@ def cross_entropy_loss(
     z_loss: float = 0.0,
     softcap: float | None = None,
     base: _Base = "e",
-    return_grad: bool = False,
+    return_grad: bool | None = None,
+    grad_out: _FloatArray | None = None,
 ) -> Any: ...
 @overload
 def kl_div_loss(

@@ -2,6 +2,9 @@
 # Every array argument must be C-contiguous float32 or float64 (int64 for class
 # indices) and is never converted: a mismatch is a TypeError. shannon::error
 # becomes ValueError. `base` is a float > 1 or a str that log_base::parse reads.
+# cross_entropy_loss(_probs) with grad_out (the logits' shape and dtype, writeable; needs
+# return_grad=True) write the gradient there and return (loss, grad_out); grad_out being
+# the logits' own buffer calls cross_entropy_loss_in_place, any other overlap is refused.
 import numpy as np
 from numpy.typing import NDArray
 
@@ -31,6 +34,7 @@ def cross_entropy_loss(
     softcap: float,
     base: float | str,
     return_grad: bool,
+    grad_out: _F | None = None,
 ) -> tuple[_F, _F | None]: ...
 def cross_entropy_loss_probs(
     logits: _F,
@@ -43,6 +47,7 @@ def cross_entropy_loss_probs(
     softcap: float,
     base: float | str,
     return_grad: bool,
+    grad_out: _F | None = None,
 ) -> tuple[_F, _F | None]: ...
 def kl_div_loss(
     input: _F, target: _F, reduction: str, log_target: bool, return_grad: bool

@@ -138,6 +138,42 @@ def test_cross_entropy_matches_torch(kind, weighted, ignore, reduction, smoothin
                           np.asarray(loss))
 
 
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
+@pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
+@pytest.mark.parametrize("in_place", [False, True], ids=["buffer", "in_place"])
+@pytest.mark.parametrize("kind", ["index", "probs"])
+def test_grad_out_matches_torch(kind, in_place, reduction, dtype):
+    """The gradient written into a reused grad_out (or over the logits) is torch's."""
+    rng = _rng("grad_out", kind, in_place, reduction, dtype)
+    probs = kind == "probs"
+    weight = rng.uniform(0.2, 2.0, C).astype(dtype)
+    kwargs = dict(weight=weight, reduction=reduction, label_smoothing=0.1)
+    buffer = np.full((N, C), np.nan, dtype=dtype)
+    for _ in range(2):  # the same buffer, twice
+        x = (3 * rng.standard_normal((N, C))).astype(dtype)
+        target = _probs(rng, N, C, dtype) if probs else rng.integers(0, C, N)
+        ref_loss, ref_grad = torch_cross_entropy(x, target, probs=probs, **kwargs)
+        g = x if in_place else buffer
+        loss, grad = shannon.cross_entropy_loss(x, target, grad_out=g, **kwargs)
+        assert grad is g
+        assert_loss_close(loss, ref_loss, dtype, scale=30.0)
+        assert_grad_close(g, ref_grad, dtype)
+
+
+def test_grad_out_must_be_a_numpy_array():
+    x = torch.zeros(3, 4)
+    t = torch.tensor([0, 1, 2])
+    with pytest.raises(ValueError, match=r"^grad_out must be a numpy.ndarray .*torch.Tensor$"):
+        shannon.cross_entropy_loss(x, t, grad_out=torch.empty(3, 4))
+    # A NumPy view of the tensor's memory is fine, and grad_out=logits.numpy() is in place.
+    loss, grad = shannon.cross_entropy_loss(x, t, grad_out=x.numpy())
+    assert np.shares_memory(grad, x.numpy())
+    ref_loss, ref_grad = torch_cross_entropy(np.zeros((3, 4)), np.array([0, 1, 2]))
+    assert_loss_close(loss, ref_loss, np.float32)
+    assert_grad_close(x.numpy(), ref_grad, np.float32)
+
+
 @pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
 @pytest.mark.parametrize("kind", ["index", "probs"])
 def test_wide_rows_match_torch(kind, dtype):

@@ -44,12 +44,13 @@ def test_signatures_are_the_documented_ones():
     ce = sig(shannon.cross_entropy_loss).parameters
     assert list(ce) == [
         "logits", "target", "weight", "ignore_index", "reduction", "label_smoothing",
-        "z_loss", "softcap", "base", "return_grad",
+        "z_loss", "softcap", "base", "return_grad", "grad_out",
     ]
     assert all(ce[k].kind is inspect.Parameter.KEYWORD_ONLY for k in list(ce)[2:])
     assert (ce["ignore_index"].default, ce["reduction"].default, ce["base"].default) == (
         -100, "mean", "e",
     )
+    assert ce["return_grad"].default is None and ce["grad_out"].default is None
     kl = sig(shannon.kl_div_loss).parameters
     assert list(kl) == ["input", "target", "reduction", "log_target", "return_grad"]
     bce = sig(shannon.binary_cross_entropy_with_logits).parameters
@@ -322,3 +323,210 @@ def test_bce_weight_shapes_follow_torch(rng, shape, weight):
     assert loss.shape == tl.shape == shape and grad.shape == shape
     np.testing.assert_allclose(loss, tl, rtol=1e-12, atol=1e-15)
     np.testing.assert_allclose(grad, tg, rtol=1e-12, atol=1e-15)
+
+
+# ---- cross_entropy_loss(..., grad_out=): a preallocated gradient ---------------------------
+
+GRAD_OUT_SHAPES = [(5, 7), (7,), (3, 4, 2, 5), (3, 4, 1), (3, 1, 4), (0, 4)]
+
+
+def _ce_inputs(rng, shape, kind, dtype):
+    """Logits of `shape` and a target of `kind` ("index" or "probs") for them."""
+    x = (3 * rng.standard_normal(shape)).astype(dtype)
+    c = shape[0] if len(shape) == 1 else shape[1]
+    if kind == "probs":
+        p = rng.random(shape) + 1e-3
+        return x, (p / p.sum(axis=0 if len(shape) == 1 else 1, keepdims=True)).astype(dtype)
+    index_shape = () if len(shape) == 1 else (shape[0],) + shape[2:]
+    return x, rng.integers(0, c, size=index_shape)
+
+
+CE_OPTIONS = [
+    {},
+    {"reduction": "none"},
+    {"reduction": "sum", "label_smoothing": 0.1, "z_loss": 1e-3, "softcap": 5.0, "base": 2},
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+@pytest.mark.parametrize("options", CE_OPTIONS, ids=["mean", "none", "sum_smooth_z_cap_bits"])
+@pytest.mark.parametrize("kind", ["index", "probs"])
+@pytest.mark.parametrize("shape", GRAD_OUT_SHAPES, ids=str)
+def test_grad_out_is_bit_identical_to_return_grad(rng, shape, kind, options, dtype):
+    x, t = _ce_inputs(rng, shape, kind, dtype)
+    kwargs = dict(options, weight=rng.uniform(0.5, 2.0, x.shape[0 if x.ndim == 1 else 1]))
+    loss, grad = shannon.cross_entropy_loss(x, t, return_grad=True, **kwargs)
+    x_before = x.copy()
+    g = np.full_like(x, np.nan)  # every element must be written
+    result = shannon.cross_entropy_loss(x, t, grad_out=g, **kwargs)
+    assert type(result) is tuple and len(result) == 2
+    assert result[1] is g
+    assert g.tobytes() == grad.tobytes()  # bit for bit
+    assert np.asarray(result[0]).tobytes() == np.asarray(loss).tobytes()
+    assert type(result[0]) is type(loss)
+    assert x.tobytes() == x_before.tobytes()  # the logits are left alone
+    # return_grad=True with grad_out is the same call; the buffer is reused as it is.
+    x2 = np.flip(x, axis=0).copy()
+    _, grad2 = shannon.cross_entropy_loss(x2, t, return_grad=True, **kwargs)
+    again = shannon.cross_entropy_loss(x2, t, return_grad=True, grad_out=g, **kwargs)
+    assert again[1] is g and g.tobytes() == grad2.tobytes()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+@pytest.mark.parametrize("options", CE_OPTIONS, ids=["mean", "none", "sum_smooth_z_cap_bits"])
+@pytest.mark.parametrize("kind", ["index", "probs"])
+@pytest.mark.parametrize("shape", GRAD_OUT_SHAPES, ids=str)
+def test_grad_out_logits_is_in_place(rng, shape, kind, options, dtype):
+    x, t = _ce_inputs(rng, shape, kind, dtype)
+    loss, grad = shannon.cross_entropy_loss(x, t, return_grad=True, **options)
+    logits = x.copy()
+    result = shannon.cross_entropy_loss(logits, t, grad_out=logits, **options)
+    assert result[1] is logits
+    np.testing.assert_array_equal(logits, grad)  # the gradient overwrote the logits
+    np.testing.assert_array_equal(result[0], loss)
+
+
+@pytest.mark.parametrize("kind", ["index", "probs"])
+def test_grad_out_reaches_the_core_without_a_copy(rng, monkeypatch, kind):
+    calls = []
+    name = "cross_entropy_loss_probs" if kind == "probs" else "cross_entropy_loss"
+    real = getattr(shannon._ext, name)
+
+    def spy_fn(*args):
+        calls.append(args)
+        return real(*args)
+
+    monkeypatch.setattr(shannon._ext, name, spy_fn)
+    for shape in [(6, 5), (5,), (2, 5, 1)]:
+        x, t = _ce_inputs(rng, shape, kind, np.float32)
+        g = np.empty_like(x)
+        shannon.cross_entropy_loss(x, t, grad_out=g)
+        logits, grad = calls[-1][0], calls[-1][-1]
+        assert np.shares_memory(grad, g) and grad.size == g.size
+        assert np.shares_memory(logits, x) and not np.shares_memory(logits, g)
+        # In place: the core gets the logits' own buffer as both input and gradient.
+        shannon.cross_entropy_loss(x, t, grad_out=x)
+        logits, grad = calls[-1][0], calls[-1][-1]
+        assert np.shares_memory(logits, x) and np.shares_memory(grad, x)
+        assert logits.ctypes.data == grad.ctypes.data == x.ctypes.data
+
+
+def _grad_out_error_cases():
+    """(name, logits, target, kwargs, message) for every grad_out the function refuses."""
+    x = np.arange(15.0).reshape(3, 5) / 10
+    t = np.array([0, 4, 2])
+    p = np.full((3, 5), 0.2)
+    w = np.ones(5)
+    big = np.zeros((4, 5))
+    flat = np.zeros(30)
+    read_only = np.zeros((3, 5))
+    read_only.flags.writeable = False
+    return [
+        ("shape", x, t, dict(grad_out=np.zeros((3, 4))),
+         r"^grad_out has shape \(3, 4\) but logits have shape \(3, 5\)$"),
+        ("shape_1d", x[0], 1, dict(grad_out=np.zeros((1, 5))),
+         r"^grad_out has shape \(1, 5\) but logits have shape \(5,\)$"),
+        ("dtype", x, t, dict(grad_out=np.zeros((3, 5), np.float32)),
+         r"^grad_out has dtype float32 but logits have dtype float64$"),
+        ("dtype_float16", x.astype(np.float16), t, dict(grad_out=x.astype(np.float16)),
+         r"^grad_out has dtype float16 but the gradient of float16 logits has dtype float32"),
+        ("byte_order", x, t, dict(grad_out=np.zeros((3, 5), ">f8")),
+         r"^grad_out has dtype >f8 but logits have dtype float64$"),
+        ("fortran_order", x, t, dict(grad_out=np.zeros((3, 5), order="F")),
+         r"^grad_out is not C-contiguous \(strides \(8, 24\)\)"),
+        ("strided", x, t, dict(grad_out=np.zeros((3, 10))[:, ::2]),
+         r"^grad_out is not C-contiguous"),
+        ("read_only", x, t, dict(grad_out=read_only),
+         r"^grad_out is read-only"),
+        ("list", x, t, dict(grad_out=[[0.0] * 5] * 3),
+         r"^grad_out must be a numpy.ndarray .*got builtins.list$"),
+        ("return_grad_false", x, t, dict(grad_out=np.zeros((3, 5)), return_grad=False),
+         r"^return_grad=False contradicts grad_out"),
+        ("return_grad_not_bool", x, t, dict(grad_out=np.zeros((3, 5)), return_grad=1),
+         r"^return_grad must be True or False"),
+        ("overlap_shifted", big[:3], t, dict(grad_out=big[1:]),
+         r"^grad_out overlaps logits without being the logits array itself"),
+        ("overlap_reshaped", flat[:15].reshape(3, 5), t, dict(grad_out=flat[5:20].reshape(3, 5)),
+         r"^grad_out overlaps logits without being the logits array itself"),
+        ("overlap_transposed", np.zeros((4, 4)), np.zeros(4, int),
+         dict(grad_out=None),  # filled in below: the transposed view of the same square
+         r"^grad_out (overlaps logits without being|is not C-contiguous)"),
+        ("overlap_target", x, p, dict(grad_out=p),
+         r"^grad_out overlaps target: they must be separate arrays$"),
+        ("zero_strides", x, t, dict(weight=w, grad_out=np.lib.stride_tricks.as_strided(
+            w, shape=(3, 5), strides=(0, 8), writeable=True)),
+         r"^grad_out is not C-contiguous"),
+        ("overlap_weight_block", np.zeros((1, 5)), np.array([1]),
+         dict(weight=w, grad_out=w.reshape(1, 5)),
+         r"^grad_out overlaps weight: they must be separate arrays$"),
+    ]
+
+
+@pytest.mark.parametrize("case", _grad_out_error_cases(), ids=lambda c: c[0])
+def test_grad_out_errors(case):
+    name, logits, target, kwargs, message = case
+    if name == "overlap_transposed":
+        kwargs["grad_out"] = logits
+        logits = logits.T
+    g = kwargs["grad_out"]
+    before = np.array(g, copy=True) if isinstance(g, np.ndarray) else None
+    logits_before = np.array(logits, copy=True)
+    with pytest.raises(ValueError, match=message):
+        shannon.cross_entropy_loss(logits, target, **kwargs)
+    # Refused before anything was written, and the library works as before.
+    if before is not None:
+        assert np.array_equal(g, before)
+    assert np.array_equal(logits, logits_before)
+    x = np.asarray(logits)
+    fresh = np.empty(x.shape, np.float32 if x.dtype == np.float16 else x.dtype)
+    w = kwargs.get("weight")
+    loss, grad = shannon.cross_entropy_loss(logits, target, weight=w, return_grad=True)
+    result = shannon.cross_entropy_loss(logits, target, weight=w, grad_out=fresh)
+    assert result[0] == loss and result[1] is fresh
+    np.testing.assert_array_equal(fresh, grad)
+
+
+def test_grad_out_after_a_library_error(rng):
+    # Refused values raise once the computation has started; grad_out is then unspecified,
+    # and the next call with the same buffer is right.
+    x = rng.normal(size=(4, 6))
+    g = np.empty_like(x)
+    bad = x.copy()
+    bad[2, 3] = np.nan
+    with pytest.raises(ValueError, match=r"logits"):
+        shannon.cross_entropy_loss(bad, [0, 1, 2, 3], grad_out=g)
+    with pytest.raises(ValueError, match=r"target"):
+        shannon.cross_entropy_loss(x, [0, 1, 6, 3], grad_out=g)
+    with pytest.raises(ValueError):
+        shannon.cross_entropy_loss(bad, [0, 1, 2, 3], grad_out=bad)  # in place
+    loss, grad = shannon.cross_entropy_loss(x, [0, 1, 2, 3], return_grad=True)
+    result = shannon.cross_entropy_loss(x, [0, 1, 2, 3], grad_out=g)
+    assert result[0] == loss and result[1] is g
+    np.testing.assert_array_equal(g, grad)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_binding_checks_grad_out_itself(dtype):
+    # The C++ entry points check what the Python layer already guarantees.
+    ext = shannon._ext
+    buf = np.zeros((4, 5), dtype)
+    x = buf[:3]
+    t = np.array([0, 1, 2])
+    opts = (np.empty(0, dtype), -100, "mean", 0.0, 0.0, 0.0, "e")
+    with pytest.raises(ValueError, match=r"grad overlaps logits"):
+        ext.cross_entropy_loss(x, t, *opts, True, buf[1:])
+    with pytest.raises(ValueError, match=r"^grad_out has shape \(3, 4\) but logits have shape"):
+        ext.cross_entropy_loss(x, t, *opts, True, np.zeros((3, 4), dtype))
+    read_only = np.zeros((3, 5), dtype)
+    read_only.flags.writeable = False
+    with pytest.raises(ValueError, match=r"grad_out is read-only"):
+        ext.cross_entropy_loss(x, t, *opts, True, read_only)
+    with pytest.raises(ValueError, match=r"grad_out implies return_grad"):
+        ext.cross_entropy_loss(x, t, *opts, False, np.zeros((3, 5), dtype))
+    with pytest.raises(TypeError):  # never converted: another dtype matches no overload
+        ext.cross_entropy_loss(x, t, *opts, True, np.zeros((3, 5), np.float16))
+    g = np.zeros((3, 5), dtype)
+    loss, grad = ext.cross_entropy_loss(x, t, *opts, True, g)
+    assert grad is g and loss.shape == (1,)
+    ref_loss, ref_grad = ext.cross_entropy_loss(x, t, *opts, True)
+    assert loss.tobytes() == ref_loss.tobytes() and g.tobytes() == ref_grad.tobytes()
