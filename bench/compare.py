@@ -332,15 +332,24 @@ def run_case(args, bw: Bandwidth, results: list[dict[str, Any]], *, case: str, k
              shape: list[int], bytes_read: int, bytes_written: int, call: str,
              shannon_fn: Callable[[], Any], torch_fns: dict[str, Callable[[], Any]],
              scipy_fns: dict[str, Callable[[], Any]], tol: float, scipy_reps: int,
-             value: Callable[[Any], float] = float) -> tuple[dict[str, Any], Any]:
-    """Times one case in the three libraries; returns its record and shannon's last result."""
+             value: Callable[[Any], float] = float,
+             cache_fn: Callable[[], Any] | None = None,
+             cache_scale: float = 1.0) -> tuple[dict[str, Any], Any]:
+    """Times one case in the three libraries; returns its record and shannon's last result.
+
+    cache_fn is the same call on inputs 1/cache_scale the size that stay in the L3 cache:
+    its best time times cache_scale is shannon's speed where memory is not the limit."""
     last: dict[str, Any] = {}
 
     def shannon_measure() -> dict[str, Any]:
         shannon_fn()  # warm-up: threads, pages of the module
         t, r, times = best_of(shannon_fn, args.shannon_reps)
         last["result"] = r
-        return {"seconds": t, "times": times, "value": value(r), "call": call}
+        out = {"seconds": t, "times": times, "value": value(r), "call": call}
+        if cache_fn is not None:
+            cache_fn()
+            out["cache_seconds"] = best_of(cache_fn, 10 * args.shannon_reps)[0] * cache_scale
+        return out
 
     log(f"   {case}: shannon")
     sh = quietly(shannon_measure, args, bw, "shannon")
@@ -400,8 +409,17 @@ def one_size(args, np, torch, shannon, bw: Bandwidth, results: list[dict[str, An
     pt, qt = torch.from_numpy(p), torch.from_numpy(q)  # shared memory, no copy
     item = np.dtype(dtype).itemsize
     tol = 1e-4 if dtype == np.float32 else 1e-9
+    # 4 MB per array: in the L3 cache, for shannon's compute-bound time (cache ms)
+    n_cache = min(n, (4 << 20) // item)
+    p_cache = distribution(np, rng, n_cache, dtype)
+    q_cache = distribution(np, rng, n_cache, dtype)
     bw.sample(f"before {dname} measures")
 
+    cache_fns = {
+        "entropy": lambda: shannon.entropy(p_cache, base="e"),
+        "cross_entropy": lambda: shannon.cross_entropy(p_cache, q_cache, base="e"),
+        "kl_divergence": lambda: shannon.kl_divergence(p_cache, q_cache, base="e"),
+    }
     cases = [
         ("entropy", n * item, "shannon.entropy(p, base='e')",
          lambda: shannon.entropy(p, base="e"),
@@ -429,7 +447,7 @@ def one_size(args, np, torch, shannon, bw: Bandwidth, results: list[dict[str, An
         run_case(args, bw, results, case=f"{name} {dname} n={label if not args.quick else n}",
                  kind="measure", dtype=dname, shape=[n], bytes_read=nbytes, bytes_written=0,
                  call=call, shannon_fn=sh_fn, torch_fns=th_fns, scipy_fns=sp_fns, tol=tol,
-                 scipy_reps=args.scipy_reps)
+                 scipy_reps=args.scipy_reps, cache_fn=cache_fns[name], cache_scale=n / n_cache)
 
 
 def loss_available(np, shannon) -> str | None:
@@ -481,6 +499,11 @@ def one_shape(args, np, torch, shannon, bw: Bandwidth, results: list[dict[str, A
     xg = torch.from_numpy(x).requires_grad_(True)
     idx = np.arange(rows)
     logits_bytes, target_bytes = rows * cols * 4, rows * 8
+    # about 4 MB of logits: in the L3 cache, for shannon's compute-bound time (cache ms)
+    rows_cache = max(1, min(rows, (4 << 20) // (4 * cols)))
+    x_cache, t_cache = x[:rows_cache].copy(), t[:rows_cache].copy()
+    g_cache = np.zeros_like(x_cache)
+    cache_scale = rows / rows_cache
     bw.sample(f"before loss [{rows}, {cols}]")
 
     def torch_forward():
@@ -494,7 +517,8 @@ def one_shape(args, np, torch, shannon, bw: Bandwidth, results: list[dict[str, A
              torch_fns={"F.cross_entropy(x, t) under no_grad": torch_forward},
              scipy_fns={"-scipy.special.log_softmax(x, axis=1)[arange(N), t].mean()":
                         lambda: float(-scipy.special.log_softmax(x, axis=1)[idx, t].mean())},
-             tol=1e-4, scipy_reps=scipy_reps)
+             tol=1e-4, scipy_reps=scipy_reps,
+             cache_fn=lambda: shannon.cross_entropy_loss(x_cache, t_cache), cache_scale=cache_scale)
 
     # forward + backward: a fresh gradient array per call on each side
     def torch_fwd_bwd():
@@ -519,7 +543,9 @@ def one_shape(args, np, torch, shannon, bw: Bandwidth, results: list[dict[str, A
         torch_fns={"F.cross_entropy(x, t).backward(), x.requires_grad": torch_fwd_bwd},
         scipy_fns={"g = scipy.special.softmax(x, axis=1); g[arange(N), t] -= 1; g /= N":
                    numpy_fwd_bwd},
-        tol=1e-4, scipy_reps=scipy_reps, value=lambda r: float(r[0]))
+        tol=1e-4, scipy_reps=scipy_reps, value=lambda r: float(r[0]),
+        cache_fn=lambda: shannon.cross_entropy_loss(x_cache, t_cache, return_grad=True),
+        cache_scale=cache_scale)
     if xg.grad is not None:
         rec["agreement"]["grad_max_abs_diff_vs_torch"] = float(
             np.max(np.abs(sh_grad - xg.grad.numpy())))
@@ -543,7 +569,9 @@ def one_shape(args, np, torch, shannon, bw: Bandwidth, results: list[dict[str, A
         torch_fns={"F.cross_entropy(x, t).backward(), x.requires_grad": torch_fwd_bwd},
         scipy_fns={"g = scipy.special.softmax(x, axis=1); g[arange(N), t] -= 1; g /= N":
                    numpy_fwd_bwd},
-        tol=1e-4, scipy_reps=scipy_reps, value=lambda r: float(r[0]))
+        tol=1e-4, scipy_reps=scipy_reps, value=lambda r: float(r[0]),
+        cache_fn=lambda: shannon.cross_entropy_loss(x_cache, t_cache, grad_out=g_cache),
+        cache_scale=cache_scale)
     if xg.grad is not None:
         rec["agreement"]["grad_max_abs_diff_vs_torch"] = float(
             np.max(np.abs(g - xg.grad.numpy())))
@@ -559,6 +587,8 @@ def finish(results: list[dict[str, Any]], bw: dict[str, float]) -> None:
         sh = r["shannon"]["seconds"]
         r["ratios"] = {
             "shannon/floor": sh / r["floor_seconds"],
+            "shannon/cache": sh / r["shannon"]["cache_seconds"] if "cache_seconds" in r["shannon"]
+            else float("nan"),
             "torch/shannon": r["torch"]["seconds"] / sh,
             "scipy/shannon": r["scipy"]["seconds"] / sh,
         }
@@ -577,8 +607,8 @@ def fmt_ms(s: float) -> str:
 
 
 def table(results: list[dict[str, Any]]) -> str:
-    head = ["case", "MB", "floor ms", "shannon ms", "torch ms", "scipy ms", "shannon/floor",
-            "torch/shannon", "scipy/shannon", "others", "bw", "targets"]
+    head = ["case", "MB", "floor ms", "cache ms", "shannon ms", "torch ms", "scipy ms",
+            "shannon/floor", "torch/shannon", "scipy/shannon", "others", "bw", "targets"]
     rows = []
     for r in results:
         mb = (r["bytes_read"] + r["bytes_written"]) / 1e6
@@ -589,7 +619,9 @@ def table(results: list[dict[str, Any]]) -> str:
         others = max(r["shannon"]["others_cpu"], r["torch"]["others_cpu"])
         rows.append([
             r["case"], f"{mb:.0f}" + (" rmw" if r["floor"] == "rmw" else ""),
-            fmt_ms(r["floor_seconds"]), fmt_ms(r["shannon"]["seconds"]),
+            fmt_ms(r["floor_seconds"]),
+            fmt_ms(r["shannon"]["cache_seconds"]) if "cache_seconds" in r["shannon"] else "-",
+            fmt_ms(r["shannon"]["seconds"]),
             fmt_ms(r["torch"]["seconds"]), fmt_ms(r["scipy"]["seconds"]),
             f"{r['ratios']['shannon/floor']:.2f}", f"{r['ratios']['torch/shannon']:.2f}",
             f"{r['ratios']['scipy/shannon']:.2f}", f"{100 * others:.0f}%",
@@ -705,7 +737,8 @@ def main() -> int:
     print(f"# times: best of {args.shannon_reps} (shannon), {args.reps} (PyTorch), "
           f"{args.scipy_reps} (SciPy; loss {max(1, args.scipy_reps - 1)}); others: CPU share of "
           "other processes while shannon or PyTorch ran (the larger); bw: read GB/s of the probe "
-          "just before shannon's timing")
+          "just before shannon's timing; cache ms: shannon's best time on 4 MB inputs (in the L3 "
+          "cache), scaled to the case's size: its speed where memory is not the limit")
     print()
     print(table(results))
     print()
