@@ -93,6 +93,105 @@ double evaluate(std::span<const T> p, std::span<const T> q, const options& opt,
   return nats / opt.base.ln();
 }
 
+/// Rows shorter than this (and not normalized) take short_rows().
+constexpr std::size_t kShortRow = 256;
+/// Elements per tile of short_rows(): the terms of a tile fit in L1.
+constexpr std::size_t kTile = 2048;
+
+/// Short rows: the kernel writes the terms of a tile of whole rows, which are then
+/// summed per row in double (<= cols eps of the same-signed terms; the KL excess
+/// exactly). A row whose tile has a flag, or whose sum check fails, is evaluated
+/// alone by one_row, which gives its result or its error.
+template <measure M, class T, class OneRow>
+void short_rows(matrix_view<T> p, const matrix_view<T>* q, std::span<T> out, const options& opt,
+                OneRow&& one_row) {
+  const std::size_t cols = p.cols;
+  const std::size_t per_tile = std::max<std::size_t>(1, kTile / cols);
+  const auto tiles = static_cast<std::ptrdiff_t>((p.rows + per_tile - 1) / per_tile);
+  const double tolerance = sum_tolerance<T>(cols);
+  const double ln_b = opt.base.ln();
+  std::size_t first_bad = p.rows;
+#pragma omp parallel reduction(min                                                    \
+                               : first_bad) if (p.rows * cols >= detail::kMinChunk && \
+                                                !omp_in_parallel())
+  {
+    std::vector<double> terms(per_tile * cols);
+    std::vector<double> diff(M == measure::kl_divergence ? per_tile * cols : 0);
+#pragma omp for schedule(static)
+    for (std::ptrdiff_t tile = 0; tile < tiles; ++tile) {
+      const std::size_t r0 = static_cast<std::size_t>(tile) * per_tile;
+      const std::size_t r1 = std::min(p.rows, r0 + per_tile);
+      const T* tp = p.data.data() + r0 * cols;
+      const T* tq = q != nullptr ? q->data.data() + r0 * cols : nullptr;
+      const std::size_t n = (r1 - r0) * cols;
+      unsigned flags = 0;
+      if constexpr (M == measure::entropy) {
+        flags = kernels::entropy_terms(tp, terms.data(), n);
+      } else if constexpr (M == measure::cross_entropy) {
+        flags = kernels::cross_entropy_terms(tp, tq, terms.data(), n);
+      } else {
+        flags = kernels::kl_terms(tp, tq, terms.data(), diff.data(), n);
+      }
+      for (std::size_t r = r0; r < r1; ++r) {
+        const std::size_t b = (r - r0) * cols;
+        bool ok = flags == 0;
+        double nats = 0.0;
+        if (ok) {
+          // Four partial sums each: a single chain of additions would wait on its latency.
+          std::array<double, 4> sums{};
+          std::array<double, 4> masses_p{};
+          std::array<double, 4> masses_q{};
+          kernels::dd excess;
+          std::size_t c = b;
+          for (; c + 4 <= b + cols; c += 4) {
+            for (std::size_t k = 0; k < 4; ++k) {
+              sums[k] += terms[c + k];
+              masses_p[k] += tp[c + k];
+              if constexpr (M != measure::entropy) masses_q[k] += tq[c + k];
+            }
+          }
+          for (; c < b + cols; ++c) {
+            sums[0] += terms[c];
+            masses_p[0] += tp[c];
+            if constexpr (M != measure::entropy) masses_q[0] += tq[c];
+          }
+          if constexpr (M == measure::kl_divergence) {
+            for (c = b; c < b + cols; ++c) excess.add(diff[c]);
+          }
+          const auto total = [](const std::array<double, 4>& a) {
+            return (a[0] + a[1]) + (a[2] + a[3]);
+          };
+          const double sum = total(sums);
+          const double mass_p = total(masses_p);
+          const double mass_q = total(masses_q);
+          ok = opt.unchecked || (std::fabs(mass_p - 1.0) <= tolerance &&
+                                 (M == measure::entropy || std::fabs(mass_q - 1.0) <= tolerance));
+          if constexpr (M == measure::kl_divergence) {
+            kernels::dd total;
+            total.add(sum);
+            total.add(-excess.hi);
+            total.lo -= excess.lo;
+            nats = total.value();
+          } else {
+            nats = 0.0 - sum;
+          }
+        }
+        if (ok) {
+          out[r] = static_cast<T>(nats / ln_b);
+          continue;
+        }
+        try {
+          out[r] = one_row(r);
+        } catch (...) {
+          first_bad = std::min(first_bad, r);
+        }
+      }
+    }
+  }
+  // Exceptions may not leave a parallel region: the first bad row throws here.
+  if (first_bad < p.rows) out[first_bad] = one_row(first_bad);
+}
+
 /// One value per row, rows in parallel when they are short.
 template <measure M, class T>
 void evaluate_rows(matrix_view<T> p, const matrix_view<T>* q, std::span<T> out,
@@ -110,6 +209,10 @@ void evaluate_rows(matrix_view<T> p, const matrix_view<T>* q, std::span<T> out,
     return static_cast<T>(
         evaluate<M, T>(p.row(r), q != nullptr ? q->row(r) : std::span<const T>(), opt, r));
   };
+  if (p.cols > 0 && p.cols < kShortRow && !opt.normalize) {
+    short_rows<M, T>(p, q, out, opt, one_row);
+    return;
+  }
   if (!detail::rows_in_parallel(p.rows, p.cols)) {
     for (std::size_t r = 0; r < p.rows; ++r) out[r] = one_row(r);
     return;

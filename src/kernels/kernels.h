@@ -66,6 +66,17 @@ partial kl_divergence(const float* p, const float* q, std::size_t n, double sp, 
 unsigned information(const double* p, double* out, std::size_t n, double sp, double ln_b);
 unsigned information(const float* p, float* out, std::size_t n, double sp, double ln_b);
 
+/// Short rows, summed per row by the caller: t_i = p_i ln p_i (entropy), p_i ln q_i
+/// (cross entropy), or the KL term p_i ln(p_i / q_i) + q_i - p_i with d_i = q_i - p_i;
+/// the terms follow the conventions above (0 ln 0 = 0; q = 0 < p flags kInfinite).
+/// Returns the flags (kBadP, kBadQ, kInfinite) of all n elements.
+unsigned entropy_terms(const double* p, double* t, std::size_t n);
+unsigned entropy_terms(const float* p, double* t, std::size_t n);
+unsigned cross_entropy_terms(const double* p, const double* q, double* t, std::size_t n);
+unsigned cross_entropy_terms(const float* p, const float* q, double* t, std::size_t n);
+unsigned kl_terms(const double* p, const double* q, double* t, double* d, std::size_t n);
+unsigned kl_terms(const float* p, const float* q, double* t, double* d, std::size_t n);
+
 /// out_i = ln x_i within 2 ulp, the float measures' logarithm, for normal positive
 /// finite x_i (other lanes give unspecified values); exposed for its tests.
 void log_normal(const float* x, float* out, std::size_t n);

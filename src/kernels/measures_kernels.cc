@@ -659,6 +659,163 @@ partial KlF32(const float* HWY_RESTRICT p, const float* HWY_RESTRICT q, std::siz
   return out;
 }
 
+// ---- short rows: the terms of every element, summed per row by the caller ------
+
+/// Stores the double lanes of a float vector x at out[0, Lanes(DF32)).
+HWY_INLINE void store_promoted(DP64 d, VF32 x, double* HWY_RESTRICT out) {
+  const promoted px = promote(d, x);
+  hn::StoreU(px.lo, d, out);
+#if HWY_TARGET != HWY_SCALAR
+  hn::StoreU(px.hi, d, out + hn::Lanes(d));
+#endif
+}
+
+/// Calls lanes(i, x...) for each vector of the n elements of the arrays, the last
+/// one zero-padded; lanes returns the vectors to store into outs at i.
+template <class D, class T, class Lanes, class... Out>
+HWY_INLINE void each_vector(D d, std::size_t n, const T* HWY_RESTRICT p, const T* HWY_RESTRICT q,
+                            Lanes&& lanes) {
+  const std::size_t step = hn::Lanes(d);
+  std::size_t i = 0;
+  for (; i + step <= n; i += step) {
+    lanes(i, hn::LoadU(d, p + i), q != nullptr ? hn::LoadU(d, q + i) : hn::Zero(d), step);
+  }
+  if (i < n) {
+    const padded<T> bp(p + i, n - i);
+    const padded<T> bq(q != nullptr ? q + i : p + i, n - i);
+    lanes(i, hn::Load(d, bp.v), q != nullptr ? hn::Load(d, bq.v) : hn::Zero(d), n - i);
+  }
+}
+
+/// Copies count doubles of a vector-sized result to out + i.
+template <class Store>
+HWY_INLINE void store_count(std::size_t count, std::size_t step, double* HWY_RESTRICT out,
+                            Store&& store) {
+  if (count == step) {
+    store(out);
+  } else {
+    HWY_ALIGN double buf[2 * kMaxDoubles];
+    store(buf);
+    std::memcpy(out, buf, count * sizeof(double));
+  }
+}
+
+unsigned EntropyTermsF64(const double* HWY_RESTRICT p, double* HWY_RESTRICT t, std::size_t n) {
+  const DF64 d;
+  validity<DF64> valid(d);
+  each_vector(d, n, p, static_cast<const double*>(nullptr),
+              [&](std::size_t i, VF64 x, VF64 /*y*/, std::size_t count) HWY_ATTR {
+                valid.see(x);
+                const auto term = x_log_y(d, x, x);
+                store_count(count, hn::Lanes(d), t + i,
+                            [&](double* out) HWY_ATTR { hn::StoreU(term, d, out); });
+              });
+  return valid.bad(d) ? kBadP : 0U;
+}
+
+unsigned EntropyTermsF32(const float* HWY_RESTRICT p, double* HWY_RESTRICT t, std::size_t n) {
+  const DF32 df;
+  const DP64 d;
+  validity<DF32> valid(df);
+  each_vector(df, n, p, static_cast<const float*>(nullptr),
+              [&](std::size_t i, VF32 x, VF32 /*y*/, std::size_t count) HWY_ATTR {
+                valid.see(x);
+                const auto term = x_log_y(df, x, x);
+                store_count(count, hn::Lanes(df), t + i,
+                            [&](double* out) HWY_ATTR { store_promoted(d, term, out); });
+              });
+  return valid.bad(df) ? kBadP : 0U;
+}
+
+unsigned CrossEntropyTermsF64(const double* HWY_RESTRICT p, const double* HWY_RESTRICT q,
+                              double* HWY_RESTRICT t, std::size_t n) {
+  const DF64 d;
+  const auto zero = hn::Zero(d);
+  validity<DF64> valid_p(d);
+  validity<DF64> valid_q(d);
+  auto infinite = hn::FirstN(d, 0);
+  each_vector(d, n, p, q, [&](std::size_t i, VF64 x, VF64 y, std::size_t count) HWY_ATTR {
+    valid_p.see(x);
+    valid_q.see(y);
+    infinite = hn::Or(infinite, hn::AndNot(hn::Eq(x, zero), hn::Eq(y, zero)));
+    const auto term = x_log_y(d, x, y);
+    store_count(count, hn::Lanes(d), t + i,
+                [&](double* out) HWY_ATTR { hn::StoreU(term, d, out); });
+  });
+  return (valid_p.bad(d) ? kBadP : 0U) | (valid_q.bad(d) ? kBadQ : 0U) |
+         (hn::AllFalse(d, infinite) ? 0U : kInfinite);
+}
+
+unsigned CrossEntropyTermsF32(const float* HWY_RESTRICT p, const float* HWY_RESTRICT q,
+                              double* HWY_RESTRICT t, std::size_t n) {
+  const DF32 df;
+  const DP64 d;
+  const auto zero = hn::Zero(df);
+  validity<DF32> valid_p(df);
+  validity<DF32> valid_q(df);
+  auto infinite = hn::FirstN(df, 0);
+  each_vector(df, n, p, q, [&](std::size_t i, VF32 x, VF32 y, std::size_t count) HWY_ATTR {
+    valid_p.see(x);
+    valid_q.see(y);
+    infinite = hn::Or(infinite, hn::AndNot(hn::Eq(x, zero), hn::Eq(y, zero)));
+    const auto term = x_log_y(df, x, y);
+    store_count(count, hn::Lanes(df), t + i,
+                [&](double* out) HWY_ATTR { store_promoted(d, term, out); });
+  });
+  return (valid_p.bad(df) ? kBadP : 0U) | (valid_q.bad(df) ? kBadQ : 0U) |
+         (hn::AllFalse(df, infinite) ? 0U : kInfinite);
+}
+
+unsigned KlTermsF64(const double* HWY_RESTRICT p, const double* HWY_RESTRICT q,
+                    double* HWY_RESTRICT t, double* HWY_RESTRICT diff, std::size_t n) {
+  const DF64 d;
+  validity<DF64> valid_p(d);
+  validity<DF64> valid_q(d);
+  auto infinite = hn::FirstN(d, 0);
+  each_vector(d, n, p, q, [&](std::size_t i, VF64 x, VF64 y, std::size_t count) HWY_ATTR {
+    valid_p.see(x);
+    valid_q.see(y);
+    const auto dv = hn::Sub(y, x);
+    const auto term = kl_terms(d, x, y, dv, infinite);
+    store_count(count, hn::Lanes(d), t + i,
+                [&](double* out) HWY_ATTR { hn::StoreU(term, d, out); });
+    store_count(count, hn::Lanes(d), diff + i,
+                [&](double* out) HWY_ATTR { hn::StoreU(dv, d, out); });
+  });
+  return (valid_p.bad(d) ? kBadP : 0U) | (valid_q.bad(d) ? kBadQ : 0U) |
+         (hn::AllFalse(d, infinite) ? 0U : kInfinite);
+}
+
+unsigned KlTermsF32(const float* HWY_RESTRICT p, const float* HWY_RESTRICT q,
+                    double* HWY_RESTRICT t, double* HWY_RESTRICT diff, std::size_t n) {
+  const DF32 df;
+  const DP64 d;
+  validity<DF32> valid_p(df);
+  validity<DF32> valid_q(df);
+  auto infinite = hn::FirstN(d, 0);
+  each_vector(df, n, p, q, [&](std::size_t i, VF32 x, VF32 y, std::size_t count) HWY_ATTR {
+    valid_p.see(x);
+    valid_q.see(y);
+    const promoted px = promote(d, x);
+    const promoted py = promote(d, y);
+    const auto d_lo = hn::Sub(py.lo, px.lo);
+    const auto d_hi = hn::Sub(py.hi, px.hi);
+    const auto t_lo = kl_terms(d, px.lo, py.lo, d_lo, infinite);
+    const auto t_hi = kl_terms(d, px.hi, py.hi, d_hi, infinite);
+    const std::size_t half = hn::Lanes(d);
+    store_count(count, hn::Lanes(df), t + i, [&](double* out) HWY_ATTR {
+      hn::StoreU(t_lo, d, out);
+      if (hn::Lanes(df) > half) hn::StoreU(t_hi, d, out + half);
+    });
+    store_count(count, hn::Lanes(df), diff + i, [&](double* out) HWY_ATTR {
+      hn::StoreU(d_lo, d, out);
+      if (hn::Lanes(df) > half) hn::StoreU(d_hi, d, out + half);
+    });
+  });
+  return (valid_p.bad(df) ? kBadP : 0U) | (valid_q.bad(df) ? kBadQ : 0U) |
+         (hn::AllFalse(d, infinite) ? 0U : kInfinite);
+}
+
 // ---- information: -ln p / ln b, element-wise ------------------------------------
 
 /// -ln(x) / ln_b for double lanes, +inf at 0.
@@ -750,6 +907,12 @@ HWY_EXPORT(KlF64);
 HWY_EXPORT(KlF32);
 HWY_EXPORT(InformationF64);
 HWY_EXPORT(InformationF32);
+HWY_EXPORT(EntropyTermsF64);
+HWY_EXPORT(EntropyTermsF32);
+HWY_EXPORT(CrossEntropyTermsF64);
+HWY_EXPORT(CrossEntropyTermsF32);
+HWY_EXPORT(KlTermsF64);
+HWY_EXPORT(KlTermsF32);
 HWY_EXPORT(LogNormalF32);
 HWY_EXPORT(Target);
 
@@ -792,6 +955,30 @@ unsigned information(const double* p, double* out, std::size_t n, double sp, dou
 unsigned information(const float* p, float* out, std::size_t n, double sp, double ln_b) {
   ensure_isa();
   return HWY_DYNAMIC_DISPATCH(InformationF32)(p, out, n, sp, ln_b);
+}
+unsigned entropy_terms(const double* p, double* t, std::size_t n) {
+  ensure_isa();
+  return HWY_DYNAMIC_DISPATCH(EntropyTermsF64)(p, t, n);
+}
+unsigned entropy_terms(const float* p, double* t, std::size_t n) {
+  ensure_isa();
+  return HWY_DYNAMIC_DISPATCH(EntropyTermsF32)(p, t, n);
+}
+unsigned cross_entropy_terms(const double* p, const double* q, double* t, std::size_t n) {
+  ensure_isa();
+  return HWY_DYNAMIC_DISPATCH(CrossEntropyTermsF64)(p, q, t, n);
+}
+unsigned cross_entropy_terms(const float* p, const float* q, double* t, std::size_t n) {
+  ensure_isa();
+  return HWY_DYNAMIC_DISPATCH(CrossEntropyTermsF32)(p, q, t, n);
+}
+unsigned kl_terms(const double* p, const double* q, double* t, double* diff, std::size_t n) {
+  ensure_isa();
+  return HWY_DYNAMIC_DISPATCH(KlTermsF64)(p, q, t, diff, n);
+}
+unsigned kl_terms(const float* p, const float* q, double* t, double* diff, std::size_t n) {
+  ensure_isa();
+  return HWY_DYNAMIC_DISPATCH(KlTermsF32)(p, q, t, diff, n);
 }
 void log_normal(const float* x, float* out, std::size_t n) {
   ensure_isa();
