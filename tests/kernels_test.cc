@@ -169,6 +169,13 @@ void expect_special_values_handled_in_long_inputs() {
       EXPECT_LE(close(ce.terms, ce_ref.terms), kLogTolerance<T>);
       EXPECT_LE(close(ce.mass_q, ce_ref.mass_q), sizeof(T) == 8 ? 1e-15 : 1e-6);
     }
+    const auto kl = kernels::kl_divergence(p.data(), q.data(), n, 1.0, 1.0);
+    const auto kl_ref = kernels::reference::kl_divergence(p.data(), q.data(), n, 1.0, 1.0);
+    EXPECT_EQ(kl.flags & ~forgiven, kl_ref.flags);
+    if (kl_ref.flags == 0) {
+      EXPECT_LE(close(kl.terms, kl_ref.terms), 1e-14);
+      EXPECT_EQ(kl.excess.value(), kl_ref.excess.value());
+    }
   }
 }
 

@@ -522,6 +522,23 @@ partial CrossEntropyF32(const float* HWY_RESTRICT p, const float* HWY_RESTRICT q
 
 // ---- KL divergence: sum p ln(p/q) + q - p, then minus sum (q - p) ---------------
 
+/// The KL term of lanes where q/p = r lies in [0.8, 1.25] (|s| <= 1/9), without
+/// cancellation: s (q - p) - 2 p s^3 sum_k s^2k / (2k + 3).
+HWY_INLINE VF64 kl_near(DF64 d, VF64 x, VF64 y, VF64 diff) {
+  const auto s = hn::Div(diff, hn::Add(x, y));
+  const auto s2 = hn::Mul(s, s);
+  auto poly = hn::Set(d, 1.0 / (2 * (kKlSeriesTerms - 1) + 3));
+  for (int k = kKlSeriesTerms - 2; k >= 0; --k) {
+    poly = hn::MulAdd(poly, s2, hn::Set(d, 1.0 / (2 * k + 3)));
+  }
+  const auto two_p_s3 = hn::Mul(hn::Mul(hn::Add(x, x), s), s2);
+  return hn::NegMulAdd(two_p_s3, poly, hn::Mul(s, diff));
+}
+
+HWY_INLINE hn::Mask<DF64> kl_is_near(DF64 d, VF64 r) {
+  return hn::And(hn::Ge(r, hn::Set(d, 0.8)), hn::Le(r, hn::Set(d, 1.25)));
+}
+
 /// The KL term p ln(p/q) + q - p >= 0 of double lanes x = p and y = q; q (that is,
 /// 0 ln 0 + q) where p = 0; 0 where q = 0 < p, which `infinite` records.
 HWY_INLINE VF64 kl_terms(DF64 d, VF64 x, VF64 y, VF64 diff, hn::Mask<DF64>& infinite) {
@@ -529,25 +546,16 @@ HWY_INLINE VF64 kl_terms(DF64 d, VF64 x, VF64 y, VF64 diff, hn::Mask<DF64>& infi
   const auto p_zero = hn::Eq(x, zero);
   const auto q_zero = hn::Eq(y, zero);
   infinite = hn::Or(infinite, hn::AndNot(p_zero, q_zero));
-  // |s| <= 1/9 is q/p in [0.8, 1.25]; the quotient serves the far path too.
+  // The quotient serves the far path too.
   const auto r = hn::Div(y, x);
-  const auto near = hn::And(hn::Ge(r, hn::Set(d, 0.8)), hn::Le(r, hn::Set(d, 1.25)));
+  const auto near = kl_is_near(d, r);
   auto t = zero;
-  if (!hn::AllFalse(d, near)) {
-    const auto s = hn::Div(diff, hn::Add(x, y));
-    const auto s2 = hn::Mul(s, s);
-    auto poly = hn::Set(d, 1.0 / (2 * (kKlSeriesTerms - 1) + 3));
-    for (int k = kKlSeriesTerms - 2; k >= 0; --k) {
-      poly = hn::MulAdd(poly, s2, hn::Set(d, 1.0 / (2 * k + 3)));
-    }
-    const auto two_p_s3 = hn::Mul(hn::Mul(hn::Add(x, x), s), s2);
-    t = hn::NegMulAdd(two_p_s3, poly, hn::Mul(s, diff));
-  }
+  if (!hn::AllFalse(d, near)) t = kl_near(d, x, y, diff);
   if (!hn::AllTrue(d, near)) {
     // (q - p) - p ln(q/p); ln q - ln p where q/p is not a normal number.
     const auto odd =
         hn::Not(hn::And(hn::Ge(r, hn::Set(d, DBL_MIN)), hn::Le(r, hn::Set(d, DBL_MAX))));
-    auto log_r = hn::impl::Log<DF64, VF64, /*kAllowSubnormals=*/false>(d, r);
+    auto log_r = LogNormal(d, r);
     if (!hn::AllFalse(d, hn::AndNot(p_zero, odd))) {
       log_r = hn::IfThenElse(odd, hn::Sub(hn::Log(d, y), hn::Log(d, x)), log_r);
     }
@@ -556,33 +564,66 @@ HWY_INLINE VF64 kl_terms(DF64 d, VF64 x, VF64 y, VF64 diff, hn::Mask<DF64>& infi
   return hn::IfThenZeroElse(hn::AndNot(p_zero, q_zero), hn::IfThenElse(p_zero, y, t));
 }
 
-/// Accumulators of the KL kernels, fed double lanes of p and q.
+/// kl_terms for lanes whose p, q and q/p are normal numbers, which `range_r` and
+/// the caller's ranges of p and q verify after the block: no masks.
+HWY_INLINE VF64 kl_terms_normal(DF64 d, VF64 x, VF64 y, VF64 diff,
+                                block_range<DF64, /*kZeroOk=*/false>& range_r) {
+  const auto r = hn::Div(y, x);
+  range_r.see(r);
+  const auto near = kl_is_near(d, r);
+  if (hn::AllTrue(d, near)) return kl_near(d, x, y, diff);
+  const auto far = hn::NegMulAdd(x, LogNormal(d, r), diff);
+  if (hn::AllFalse(d, near)) return far;
+  return hn::IfThenElse(near, kl_near(d, x, y, diff), far);
+}
+
+/// Accumulators of the KL kernels, fed double lanes of p and q; a block's sums
+/// stay apart until flush(), so that reset() can drop them.
 struct kl_state {
   lane_sum<DF64> terms;
   lane_sum<DF64> mass_p;
-  lane_sum<DF64> excess;  // exact, every vector: it is subtracted from a tiny total
+  lane_sum<DF64> excess;        // exact, every vector: it is subtracted from a tiny total
+  lane_sum<DF64> block_excess;  // the block's part of it
   VF64 acc_t;
   VF64 acc_p;
   hn::Mask<DF64> infinite;
+  block_range<DF64, /*kZeroOk=*/false> range_r;
 
   explicit kl_state(DF64 d)
       : terms(d),
         mass_p(d),
         excess(d),
+        block_excess(d),
         acc_t(hn::Zero(d)),
         acc_p(hn::Zero(d)),
-        infinite(hn::FirstN(d, 0)) {}
+        infinite(hn::FirstN(d, 0)),
+        range_r(d) {}
 
+  /// Any lanes (the careful path).
   HWY_INLINE void add(DF64 d, VF64 x, VF64 y) {
     const auto diff = hn::Sub(y, x);
-    excess.add(diff);
+    block_excess.add(diff);
     acc_p = hn::Add(acc_p, x);
     acc_t = hn::Add(acc_t, kl_terms(d, x, y, diff, infinite));
+  }
+  /// Lanes of a block that normal() must then confirm (the fast path).
+  HWY_INLINE void add_normal(DF64 d, VF64 x, VF64 y) {
+    const auto diff = hn::Sub(y, x);
+    block_excess.add(diff);
+    acc_p = hn::Add(acc_p, x);
+    acc_t = hn::Add(acc_t, kl_terms_normal(d, x, y, diff, range_r));
+  }
+  HWY_INLINE bool normal_then_reset(DF64 d) { return range_r.ok_then_reset(d); }
+  HWY_INLINE void reset(DF64 d) {
+    acc_t = acc_p = hn::Zero(d);
+    block_excess = lane_sum<DF64>(d);
   }
   HWY_INLINE void flush(DF64 d) {
     terms.add(acc_t);
     mass_p.add(acc_p);
-    acc_t = acc_p = hn::Zero(d);
+    excess.add(block_excess.hi);
+    excess.lo = hn::Add(excess.lo, block_excess.lo);
+    reset(d);
   }
 
   partial finish(DF64 d) {
@@ -597,6 +638,8 @@ struct kl_state {
   }
 };
 
+// Blocks as for cross entropy; the fast path needs p, q and q/p normal.
+
 partial KlF64(const double* HWY_RESTRICT p, const double* HWY_RESTRICT q, std::size_t n, double sp,
               double sq) {
   const DF64 d;
@@ -607,17 +650,32 @@ partial KlF64(const double* HWY_RESTRICT p, const double* HWY_RESTRICT q, std::s
   kl_state state(d);
   validity<DF64> valid_p(d);
   validity<DF64> valid_q(d);
-  const auto add = [&](VF64 x, VF64 y) HWY_ATTR {
+  block_range<DF64, /*kZeroOk=*/false> range_p(d);
+  block_range<DF64, /*kZeroOk=*/false> range_q(d);
+  const auto careful = [&](VF64 x, VF64 y) HWY_ATTR {
     valid_p.see(x);
     valid_q.see(y);
     state.add(d, divide_if<DF64>(scaled_p, x, div_p), divide_if<DF64>(scaled_q, y, div_q));
   };
-  blocks(
+  checked_blocks(
       n, hn::Lanes(d),
-      [&](std::size_t i) HWY_ATTR { add(hn::LoadU(d, p + i), hn::LoadU(d, q + i)); },
-      [&]() HWY_ATTR { state.flush(d); },
+      [&](std::size_t i) HWY_ATTR {
+        const auto x = divide_if<DF64>(scaled_p, hn::LoadU(d, p + i), div_p);
+        const auto y = divide_if<DF64>(scaled_q, hn::LoadU(d, q + i), div_q);
+        range_p.see(x);
+        range_q.see(y);
+        state.add_normal(d, x, y);
+      },
+      [&](std::size_t i) HWY_ATTR { careful(hn::LoadU(d, p + i), hn::LoadU(d, q + i)); },
+      [&]() HWY_ATTR {
+        // All reset, whatever the first says.
+        const bool ok_p = range_p.ok_then_reset(d);
+        const bool ok_q = range_q.ok_then_reset(d);
+        return state.normal_then_reset(d) && ok_p && ok_q;
+      },
+      [&]() HWY_ATTR { state.reset(d); }, [&]() HWY_ATTR { state.flush(d); },
       [&](std::size_t i, std::size_t count) HWY_ATTR {
-        add(hn::Load(d, padded(p + i, count).v), hn::Load(d, padded(q + i, count).v));
+        careful(hn::Load(d, padded(p + i, count).v), hn::Load(d, padded(q + i, count).v));
       });
   partial out = state.finish(d);
   if (valid_p.bad(d)) out.flags |= kBadP;
@@ -636,22 +694,39 @@ partial KlF32(const float* HWY_RESTRICT p, const float* HWY_RESTRICT q, std::siz
   kl_state state(d);
   validity<DF32> valid_p(df);
   validity<DF32> valid_q(df);
-  const auto add = [&](VF32 x, VF32 y) HWY_ATTR {
+  block_range<DF32, /*kZeroOk=*/false> range_p(df);
+  block_range<DF32, /*kZeroOk=*/false> range_q(df);
+  // In double: where p and q nearly agree, float terms would lose the digits that
+  // the subtraction of sum (q - p) needs.
+  const auto careful = [&](VF32 x, VF32 y) HWY_ATTR {
     valid_p.see(x);
     valid_q.see(y);
-    // In double: where p and q nearly agree, float terms would lose the digits
-    // that the subtraction of sum (q - p) needs.
     const promoted px = promote(d, divide_if<DF32>(scaled_p, x, div_p));
     const promoted py = promote(d, divide_if<DF32>(scaled_q, y, div_q));
     state.add(d, px.lo, py.lo);
     state.add(d, px.hi, py.hi);
   };
-  blocks(
+  checked_blocks(
       n, hn::Lanes(df),
-      [&](std::size_t i) HWY_ATTR { add(hn::LoadU(df, p + i), hn::LoadU(df, q + i)); },
-      [&]() HWY_ATTR { state.flush(d); },
+      [&](std::size_t i) HWY_ATTR {
+        const auto x = divide_if<DF32>(scaled_p, hn::LoadU(df, p + i), div_p);
+        const auto y = divide_if<DF32>(scaled_q, hn::LoadU(df, q + i), div_q);
+        range_p.see(x);
+        range_q.see(y);
+        const promoted px = promote(d, x);
+        const promoted py = promote(d, y);
+        state.add_normal(d, px.lo, py.lo);
+        state.add_normal(d, px.hi, py.hi);
+      },
+      [&](std::size_t i) HWY_ATTR { careful(hn::LoadU(df, p + i), hn::LoadU(df, q + i)); },
+      [&]() HWY_ATTR {
+        const bool ok_p = range_p.ok_then_reset(df);
+        const bool ok_q = range_q.ok_then_reset(df);
+        return state.normal_then_reset(d) && ok_p && ok_q;
+      },
+      [&]() HWY_ATTR { state.reset(d); }, [&]() HWY_ATTR { state.flush(d); },
       [&](std::size_t i, std::size_t count) HWY_ATTR {
-        add(hn::Load(df, padded(p + i, count).v), hn::Load(df, padded(q + i, count).v));
+        careful(hn::Load(df, padded(p + i, count).v), hn::Load(df, padded(q + i, count).v));
       });
   partial out = state.finish(d);
   if (valid_p.bad(df)) out.flags |= kBadP;
