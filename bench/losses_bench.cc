@@ -39,11 +39,13 @@ template <class T>
 [[maybe_unused]] void shapes_f32(benchmark::internal::Benchmark* b) {
   b->ArgNames({"rows", "cols"});
   b->Args({4096, 32768})->Args({65536, 1000})->Args({8, 262144});
+  b->Args({8388608, 10})->Args({1048576, 100});
   b->UseRealTime()->Unit(benchmark::kMillisecond);
 }
 [[maybe_unused]] void shapes_f64(benchmark::internal::Benchmark* b) {
   b->ArgNames({"rows", "cols"});
   b->Args({65536, 1000})->Args({8, 262144});
+  b->Args({8388608, 10})->Args({1048576, 100});
   b->UseRealTime()->Unit(benchmark::kMillisecond);
 }
 

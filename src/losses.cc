@@ -498,6 +498,49 @@ ce_totals run_rows_fast(const ce_problem<float>& pb, double unit) {
   return total;
 }
 
+/// Short rows (at most kernels::kTileMaxCols) of class indices without smoothing, softcap or
+/// z_loss, float or double: fixed groups of rows, each group one kernel call.
+template <class T>
+ce_totals run_rows_tiled(const ce_problem<T>& pb, double unit) {
+  const std::size_t rows = pb.logits.rows;
+  const std::size_t cols = pb.logits.cols;
+  const cross_entropy_options<T>& opt = *pb.opt;
+  kernels::ce_index_rows<T> p;
+  p.logits = pb.logits.data.data();
+  p.cols = cols;
+  p.target = pb.target.data();
+  p.ignore_index = opt.ignore_index;
+  p.weight = opt.weight.empty() ? nullptr : opt.weight.data();
+  p.grad = pb.out.grad.empty() ? nullptr : pb.out.grad.data();
+  p.lse = pb.out.lse.empty() ? nullptr : pb.out.lse.data();
+  p.loss = opt.reduce == reduction::none ? pb.out.loss.data() : nullptr;
+  p.unit = unit;
+  p.ce_scale = pb.ce_scale;
+  p.unchecked = opt.unchecked;
+
+  const std::size_t per_group =
+      std::max({std::size_t{1}, ceil_div(detail::kMinChunk, std::max<std::size_t>(cols, 1)),
+                ceil_div(rows, detail::kMaxChunks)});
+  const std::size_t groups = ceil_div(rows, per_group);
+  const bool parallel = omp_in_parallel() == 0 && groups > 1;
+  std::array<ce_totals, detail::kMaxChunks> parts;
+  const auto count = static_cast<std::ptrdiff_t>(groups);
+#pragma omp parallel for schedule(static) if (parallel)
+  for (std::ptrdiff_t g = 0; g < count; ++g) {
+    const std::size_t begin = static_cast<std::size_t>(g) * per_group;
+    const kernels::ce_fast_totals t =
+        kernels::ce_tile_rows_run(p, begin, std::min(rows, begin + per_group));
+    parts[g].ce = t.ce;
+    if (t.bad_row != SIZE_MAX) parts[g].bad = {t.bad_row, t.bad_flags};
+  }
+  ce_totals total = parts[0];
+  for (std::size_t g = 1; g < groups; ++g) {
+    total.ce.merge(parts[g].ce);
+    if (total.bad.row == kNone) total.bad = parts[g].bad;
+  }
+  return total;
+}
+
 /// Throws the error of a row whose checks failed, naming the first bad value.
 template <class T>
 [[noreturn]] void throw_bad_row(const ce_problem<T>& pb, bad_row bad) {
@@ -619,12 +662,16 @@ void cross_entropy_impl(matrix_view<T> logits, std::span<const std::int64_t> tar
   pb.ce_scale = mean ? (denominator > 0.0 ? 1.0 / (denominator * unit) : 0.0) : 1.0 / unit;
   pb.z_scale = mean ? (z_denominator > 0.0 ? 1.0 / (z_denominator * unit) : 0.0) : 1.0 / unit;
 
+  // No z_loss on the fast paths: the target's gradient a (s_t - 1) + z_part may cancel, and
+  // then needs the general path's sum of exponentials in double.
+  const bool fast =
+      probs == nullptr && opt.label_smoothing == 0.0 && opt.softcap == 0.0 && opt.z_loss == 0.0;
   ce_totals total;
-  if constexpr (std::is_same_v<T, float>) {
-    // No z_loss on the fast path: the target's gradient a (s_t - 1) + z_part may cancel, and
-    // then needs the general path's sum of exponentials in double.
-    const bool fast =
-        probs == nullptr && opt.label_smoothing == 0.0 && opt.softcap == 0.0 && opt.z_loss == 0.0;
+  const std::size_t tile_max =
+      std::is_same_v<T, float> ? kernels::kTileMaxColsFloat : kernels::kTileMaxCols;
+  if (fast && rows > 0 && cols <= tile_max) {
+    total = run_rows_tiled(pb, unit);
+  } else if constexpr (std::is_same_v<T, float>) {
     total = fast ? run_rows_fast(pb, unit) : run_rows(pb, unit);
   } else {
     total = run_rows(pb, unit);

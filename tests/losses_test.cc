@@ -640,6 +640,82 @@ TEST_P(every_isa, fast_cross_entropy_matches_exact_values) {
   }
 }
 
+/// Short rows as the tiles see them (one row per lane, a partial last tile): masked classes,
+/// a row of -inf only, a masked target, huge logits and a target far ahead (a tiny loss).
+template <class T>
+void expect_short_rows_match_exact() {
+  std::mt19937_64 rng(41);
+  const T inf = std::numeric_limits<T>::infinity();
+  for (const std::size_t cols :
+       {std::size_t{1}, std::size_t{2}, std::size_t{3}, std::size_t{10}, std::size_t{15},
+        std::size_t{16}, std::size_t{17}, std::size_t{32}, std::size_t{33}, std::size_t{100},
+        std::size_t{256}, std::size_t{257}}) {
+    const std::size_t rows = 37;
+    auto x = random_logits<T>(rows * cols, rng);
+    auto t = random_targets(rows, cols, rng, 0.2);
+    for (std::size_t j = 0; j < cols; ++j) {
+      if (j % 3 == 1) x[2 * cols + j] = -inf;       // masked classes
+      x[5 * cols + j] = T(1e30) * x[5 * cols + j];  // huge logits
+      x[6 * cols + j] = T(-80) + T(0.01) * T(j);    // the target far ahead
+    }
+    t[2] = 0;
+    t[6] = 0;
+    x[6 * cols] = T(7.77);
+    if (cols > 1) {
+      x[3 * cols + 1] = -inf;  // a masked target: loss +inf (weighted rows mix it into mean)
+      t[3] = 1;
+    }
+    const auto w = random_weights<T>(cols, rng);
+    for (const bool weighted : {false, true}) {
+      for (const reduction red : {reduction::none, reduction::mean, reduction::sum}) {
+        cross_entropy_options<T> opt;
+        if (weighted) opt.weight = w;
+        opt.reduce = red;
+        if (red == reduction::sum) opt.base = bits;
+        if (red != reduction::none && cols > 1) {
+          // Reduced with a masked target the loss is +inf: that row is tested with none.
+          auto t2 = t;
+          t2[3] = kIgnore;
+          expect_ce_matches_exact(x, rows, cols, &t2, nullptr, opt);
+        } else {
+          expect_ce_matches_exact(x, rows, cols, &t, nullptr, opt);
+        }
+      }
+    }
+    // A row of -inf only: loss +inf, lse -inf, gradient -a at the target and 0 elsewhere.
+    std::vector<T> y(3 * cols, T(0.5));
+    std::fill(y.begin() + long(cols), y.begin() + long(2 * cols), -inf);
+    cross_entropy_options<T> opt;
+    opt.reduce = reduction::none;
+    std::vector<T> loss(3), grad(3 * cols), lse(3);
+    const std::vector<std::int64_t> ty = {0, std::int64_t(cols - 1), kIgnore};
+    cross_entropy_loss(matrix_view<T>(y, 3, cols), ty, opt, {loss, grad, lse});
+    EXPECT_EQ(loss[1], inf);
+    EXPECT_EQ(lse[1], -inf);
+    EXPECT_EQ(loss[2], T(0));
+    for (std::size_t j = 0; j < cols; ++j) {
+      EXPECT_EQ(grad[cols + j], j == cols - 1 ? T(-1) : T(0)) << j;
+      EXPECT_EQ(grad[2 * cols + j], T(0)) << j;
+    }
+    EXPECT_NEAR(double(loss[0]), std::log(double(cols)), 1e-6);
+    // In place, and with another number of threads, the same bits.
+    std::vector<T> loss2(3), lse2(3);
+    auto buffer = y;
+    const int threads = omp_get_max_threads();
+    omp_set_num_threads(1);
+    cross_entropy_loss_in_place(std::span<T>(buffer), 3, cols, ty, opt, loss2, lse2);
+    omp_set_num_threads(threads);
+    EXPECT_EQ(buffer, grad);
+    EXPECT_EQ(loss, loss2);
+    EXPECT_EQ(lse, lse2);
+  }
+}
+
+TEST_P(every_isa, short_rows_match_exact_values) {
+  expect_short_rows_match_exact<float>();
+  expect_short_rows_match_exact<double>();
+}
+
 INSTANTIATE_TEST_SUITE_P(isa, every_isa, ::testing::ValuesIn(available_isas()));
 
 // ---- every combination of options against exact values ---------------------------------
@@ -1312,6 +1388,48 @@ TEST(cross_entropy_loss, fast_path_in_place_error_names_the_bad_logit) {
         },
         "logits[1][1] = nan is not a number");
   }
+}
+
+template <class T>
+void expect_short_rows_bad_and_ignored() {
+  for (const std::size_t cols : {std::size_t{3}, std::size_t{10}, std::size_t{100}}) {
+    std::vector<T> x(11 * cols, T(0.5));
+    x[cols + 1] = std::numeric_limits<T>::quiet_NaN();  // row 1: NaN, kept
+    x[2 * cols] = std::numeric_limits<T>::infinity();   // row 2: +inf, ignored
+    x[2 * cols + 1] = std::numeric_limits<T>::quiet_NaN();
+    std::vector<std::int64_t> t(11, 0);
+    t[2] = kIgnore;
+    t[1] = 0;
+    cross_entropy_options<T> opt;
+    opt.unchecked = true;
+    opt.reduce = reduction::none;
+    std::vector<T> loss(11), grad(11 * cols, T(-1)), lse(11);
+    cross_entropy_loss(matrix_view<T>(x, 11, cols), t, opt, {loss, grad, lse});
+    EXPECT_NEAR(double(loss[0]), std::log(double(cols)), 1e-6);
+    EXPECT_TRUE(std::isnan(loss[1]) && std::isnan(lse[1]));
+    EXPECT_EQ(loss[2], T(0));
+    EXPECT_TRUE(std::isnan(lse[2]));
+    for (std::size_t j = 0; j < cols; ++j) {
+      EXPECT_TRUE(std::isnan(grad[cols + j])) << j;
+      EXPECT_EQ(grad[2 * cols + j], T(0)) << j;
+    }
+    // Checked: the ignored row adds nothing; in place, the error names the NaN where it was.
+    opt.unchecked = false;
+    x[9 * cols + cols / 2] = std::numeric_limits<T>::quiet_NaN();
+    x[cols + 1] = T(0.5);
+    std::vector<T> one(1);
+    expect_error<invalid_distribution>(
+        [&] {
+          cross_entropy_loss_in_place(std::span<T>(x), 11, cols, t, cross_entropy_options<T>{},
+                                      one);
+        },
+        "logits[9][" + std::to_string(cols / 2) + "] = nan is not a number");
+  }
+}
+
+TEST_P(every_isa, short_rows_bad_and_ignored_rows) {
+  expect_short_rows_bad_and_ignored<float>();
+  expect_short_rows_bad_and_ignored<double>();
 }
 
 // ---- kl_div_loss -------------------------------------------------------------------------------

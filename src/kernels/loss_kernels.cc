@@ -792,6 +792,47 @@ void fast_backward(float* g, std::size_t n, const ce_events& ev, double max, dou
   }
 }
 
+/// ce_terms of one row per lane, and which lanes have a target that is not masked.
+struct lane_terms {
+  V log_sum;
+  V nll;
+  hn::Mask<D> has_target;
+};
+
+/// ce_terms in lanes from m, sum and z_t (Exp gives 0 for -inf and NaN; the lanes that a
+/// branch does not take are selected away).
+HWY_INLINE lane_terms ce_terms_lanes(D d, V vm, V vs, V vz) {
+  const V zero = hn::Zero(d);
+  const V one = hn::Set(d, 1.0);
+  const V neg_inf = hn::Set(d, -HUGE_VAL);
+  const auto has_max = hn::Gt(vm, neg_inf);
+  const auto has_target = hn::And(has_max, hn::Gt(vz, neg_inf));
+  const V diff = hn::Sub(vz, vm);
+  const V e_t = hn::IfThenElseZero(has_target, hn::Exp(d, diff));
+  // Each of log1p and log only when some lane takes it.
+  const auto near = hn::And(has_max, hn::Ge(e_t, hn::Set(d, 0.5)));
+  V ls = zero;
+  if (!hn::AllFalse(d, near)) {
+    ls = hn::IfThenElseZero(near, hn::Log1p(d, hn::Add(hn::Sub(e_t, one), vs)));
+  }
+  const auto far = hn::AndNot(near, has_max);
+  if (!hn::AllFalse(d, far)) {
+    ls = hn::IfThenElse(far, hn::Log(d, hn::IfThenElse(far, hn::Add(vs, e_t), one)), ls);
+  }
+  const auto close = hn::And(has_target, hn::Ge(diff, hn::Set(d, -1.0)));
+  V v_nll = hn::IfThenElse(has_target, hn::Add(hn::Sub(vm, vz), ls), hn::Set(d, HUGE_VAL));
+  if (!hn::AllFalse(d, close)) {
+    v_nll =
+        hn::IfThenElse(close, hn::Log1p(d, hn::Div(vs, hn::IfThenElse(close, e_t, one))), v_nll);
+  }
+  return {ls, v_nll, has_target};
+}
+
+/// s_t - 1 = expm1(-nll) per lane; -1 for a masked target.
+HWY_INLINE V s_t_minus_1_lanes(D d, const lane_terms& t) {
+  return hn::IfThenElse(t.has_target, hn::Expm1(d, hn::Neg(t.nll)), hn::Set(d, -1.0));
+}
+
 /// Rows of the fast path: long rows one by one with scalar ce_terms; short rows (one
 /// event each: their warm-up max is the row max) in batches whose ce_terms, exp(-log_sum)
 /// and expm1(-nll) are computed in double lanes, one row per lane.
@@ -846,9 +887,6 @@ ce_fast_totals fast_rows(const ce_fast_rows& p, std::size_t begin, std::size_t e
       scale_segment(g, 0, p.cols, a * s_max[lane] * 0x1p-64);
     }
   };
-  const V zero = hn::Zero(d);
-  const V one = hn::Set(d, 1.0);
-  const V neg_inf = hn::Set(d, -HUGE_VAL);
   for (std::size_t r0 = begin; r0 < end; r0 += lanes) {
     const std::size_t count = end - r0 < lanes ? end - r0 : lanes;
     for (std::size_t i = 0; i < lanes; ++i) {
@@ -862,36 +900,12 @@ ce_fast_totals fast_rows(const ce_fast_rows& p, std::size_t begin, std::size_t e
       sum[i] = st[i].part.sum;
       z_t[i] = st[i].z_t();
     }
-    // ce_terms in lanes (Exp gives 0 for -inf and NaN; masked lanes are selected away).
-    const V vm = hn::Load(d, m);
-    const V vs = hn::Load(d, sum);
-    const V vz = hn::Load(d, z_t);
-    const auto has_max = hn::Gt(vm, neg_inf);
-    const auto has_target = hn::And(has_max, hn::Gt(vz, neg_inf));
-    const V diff = hn::Sub(vz, vm);
-    const V e_t = hn::IfThenElseZero(has_target, hn::Exp(d, diff));
-    // Each of log1p and log only when some lane takes it.
-    const auto near = hn::And(has_max, hn::Ge(e_t, hn::Set(d, 0.5)));
-    V ls = zero;
-    if (!hn::AllFalse(d, near)) {
-      ls = hn::IfThenElseZero(near, hn::Log1p(d, hn::Add(hn::Sub(e_t, one), vs)));
-    }
-    const auto far = hn::AndNot(near, has_max);
-    if (!hn::AllFalse(d, far)) {
-      ls = hn::IfThenElse(far, hn::Log(d, hn::IfThenElse(far, hn::Add(vs, e_t), one)), ls);
-    }
-    const auto close = hn::And(has_target, hn::Ge(diff, hn::Set(d, -1.0)));
-    V v_nll = hn::IfThenElse(has_target, hn::Add(hn::Sub(vm, vz), ls), hn::Set(d, HUGE_VAL));
-    if (!hn::AllFalse(d, close)) {
-      v_nll =
-          hn::IfThenElse(close, hn::Log1p(d, hn::Div(vs, hn::IfThenElse(close, e_t, one))), v_nll);
-    }
-    hn::Store(ls, d, log_sum);
-    hn::Store(v_nll, d, nll);
+    const lane_terms terms = ce_terms_lanes(d, hn::Load(d, m), hn::Load(d, sum), hn::Load(d, z_t));
+    hn::Store(terms.log_sum, d, log_sum);
+    hn::Store(terms.nll, d, nll);
     if (p.grad != nullptr) {
-      hn::Store(hn::Exp(d, hn::Neg(ls)), d, s_max);
-      hn::Store(hn::IfThenElse(has_target, hn::Expm1(d, hn::Neg(v_nll)), hn::Set(d, -1.0)), d,
-                s_t_minus_1);
+      hn::Store(hn::Exp(d, hn::Neg(terms.log_sum)), d, s_max);
+      hn::Store(s_t_minus_1_lanes(d, terms), d, s_t_minus_1);
     }
     // The losses of a batch in a plain sum (error 8 eps of the batch), then in total.ce.
     double batch = 0.0;
@@ -911,6 +925,175 @@ ce_fast_totals fast_rows(const ce_fast_rows& p, std::size_t begin, std::size_t e
       }
       batch += res.ce;
       if (p.loss != nullptr) p.loss[r] = static_cast<float>(res.ce / p.unit);
+    }
+    total.ce.add(batch);
+  }
+  return total;
+}
+
+// ---- cross entropy, short rows in tiles: one row per double lane --------------------
+
+/// Rows of up to kTileMaxCols classes, Lanes(d) rows at a time: the tile is copied into L1
+/// transposed (column j of every row in one vector), so that the row max, the sum of exp
+/// and ce_terms are plain vector operations with no horizontal reduction and no call per
+/// row; exp(x - max) is stored in the tile and scaled into the gradient, which is copied
+/// back. Rows that are bad or ignored are fixed up afterwards, row by row.
+/// exp(x) for x <= 0 within 1e-9 relative (enough for results rounded to float), 0 below -708
+/// (where any float result rounds the same) and for -inf: Cody-Waite reduction by ln 2, a
+/// degree-9 Taylor polynomial on |u| <= ln(2) / 2 and 2^k from the bits of the rounding constant.
+HWY_INLINE V exp_for_float(D d, V x) {
+  const hn::RebindToSigned<D> di;
+  const V xc = hn::Max(x, hn::Set(d, -708.0));
+  // 1.5 * 2^52 rounds x / ln 2 to an integer k and leaves k + 1023 in the low bits.
+  const V shifter = hn::Set(d, 6755399441055744.0 + 1023.0);
+  const V t = hn::MulAdd(xc, hn::Set(d, 1.4426950408889634), shifter);
+  const V k = hn::Sub(t, shifter);
+  V u = hn::MulAdd(k, hn::Set(d, -0.6931471803691238), xc);
+  u = hn::MulAdd(k, hn::Set(d, -1.9082149292705877e-10), u);
+  V poly = hn::Set(d, 1.0 / 362880.0);
+  poly = hn::MulAdd(poly, u, hn::Set(d, 1.0 / 40320.0));
+  poly = hn::MulAdd(poly, u, hn::Set(d, 1.0 / 5040.0));
+  poly = hn::MulAdd(poly, u, hn::Set(d, 1.0 / 720.0));
+  poly = hn::MulAdd(poly, u, hn::Set(d, 1.0 / 120.0));
+  poly = hn::MulAdd(poly, u, hn::Set(d, 1.0 / 24.0));
+  poly = hn::MulAdd(poly, u, hn::Set(d, 1.0 / 6.0));
+  poly = hn::MulAdd(poly, u, hn::Set(d, 0.5));
+  poly = hn::MulAdd(poly, u, hn::Set(d, 1.0));
+  poly = hn::MulAdd(poly, u, hn::Set(d, 1.0));
+  const V scale = hn::BitCast(d, hn::ShiftLeft<52>(hn::BitCast(di, t)));
+  return hn::IfThenElseZero(hn::Ge(x, hn::Set(d, -708.0)), hn::Mul(poly, scale));
+}
+
+/// exp(x) for x <= 0 as accurate as the results need: float results take exp_for_float.
+template <class T>
+HWY_INLINE V exp_for(D d, V x) {
+  if constexpr (sizeof(T) == 4) {
+    return exp_for_float(d, x);
+  } else {
+    return hn::Exp(d, x);
+  }
+}
+
+template <class T>
+ce_fast_totals tile_rows(const ce_index_rows<T>& p, std::size_t begin, std::size_t end) {
+  const D d;
+  const std::size_t lanes = hn::Lanes(d);
+  const std::size_t cols = p.cols;
+  const bool want_grad = p.grad != nullptr;
+  HWY_ALIGN double tile[kTileMaxCols * kMaxLanes];
+  HWY_ALIGN double target[kMaxLanes];
+  HWY_ALIGN double x_t[kMaxLanes];
+  HWY_ALIGN double w_t[kMaxLanes];
+  HWY_ALIGN double out_lse[kMaxLanes];
+  HWY_ALIGN double out_ce[kMaxLanes];
+  HWY_ALIGN double out_ok[kMaxLanes];
+  const V zero = hn::Zero(d);
+  const V one = hn::Set(d, 1.0);
+  const V neg_inf = hn::Set(d, -HUGE_VAL);
+  const V pos_inf = hn::Set(d, HUGE_VAL);
+  const V ce_scale = hn::Set(d, p.ce_scale);
+  ce_fast_totals total;
+  for (std::size_t r0 = begin; r0 < end; r0 += lanes) {
+    const std::size_t count = end - r0 < lanes ? end - r0 : lanes;
+    const T* row0 = p.logits + r0 * cols;
+    for (std::size_t i = 0; i < lanes; ++i) {
+      if (i >= count) {
+        // Lanes past the last row: logits 0, ignored.
+        for (std::size_t j = 0; j < cols; ++j) tile[j * lanes + i] = 0.0;
+        target[i] = -1.0;
+        x_t[i] = -HUGE_VAL;
+        w_t[i] = 0.0;
+        continue;
+      }
+      const T* row = row0 + i * cols;
+      for (std::size_t j = 0; j < cols; ++j) tile[j * lanes + i] = double(row[j]);
+      const std::int64_t t = p.target[r0 + i];
+      if (t == p.ignore_index) {
+        target[i] = -1.0;
+        x_t[i] = -HUGE_VAL;
+        w_t[i] = 0.0;
+      } else {
+        const auto tc = static_cast<std::size_t>(t);
+        target[i] = static_cast<double>(tc);
+        x_t[i] = double(row[tc]);
+        w_t[i] = p.weight != nullptr ? double(p.weight[tc]) : 1.0;
+      }
+    }
+    // The row max, and whether every logit is a number below +inf.
+    V vm = neg_inf;
+    auto ok = hn::Eq(zero, zero);
+    for (std::size_t j = 0; j < cols; ++j) {
+      const V v = hn::Load(d, tile + j * lanes);
+      vm = hn::Max(vm, v);
+      ok = hn::And(ok, hn::Lt(v, pos_inf));
+    }
+    // A row of -inf only: x - 0 = -inf, whose Exp is 0.
+    const V shift = hn::IfThenElseZero(hn::Gt(vm, neg_inf), vm);
+    const V vt = hn::Load(d, target);
+    V vj = zero;
+    V sum = zero;
+    for (std::size_t j = 0; j < cols; ++j) {
+      const V e = exp_for<T>(d, hn::Sub(hn::Load(d, tile + j * lanes), shift));
+      if (want_grad) hn::Store(e, d, tile + j * lanes);
+      sum = hn::Add(sum, hn::IfThenZeroElse(hn::Eq(vt, vj), e));
+      vj = hn::Add(vj, one);
+    }
+    // Bad lanes (their max and sum are anything) become rows of -inf only; fixed up below.
+    vm = hn::IfThenElse(ok, vm, neg_inf);
+    const V vw = hn::Load(d, w_t);
+    const lane_terms terms = ce_terms_lanes(d, vm, hn::IfThenElseZero(ok, sum),
+                                            hn::IfThenElse(ok, hn::Load(d, x_t), neg_inf));
+    hn::Store(hn::Add(vm, terms.log_sum), d, out_lse);
+    hn::Store(hn::IfThenZeroElse(hn::Eq(vw, zero), hn::Mul(vw, terms.nll)), d, out_ce);
+    hn::Store(hn::VecFromMask(d, ok), d, out_ok);
+    if (want_grad) {
+      // grad_j = a exp(x_j - max) exp(-log_sum); the target's a (s_t - 1), exact near s_t = 1.
+      const V a = hn::Mul(ce_scale, vw);
+      const V f = hn::Mul(a, hn::Exp(d, hn::Neg(terms.log_sum)));
+      const V g_t = hn::Mul(a, s_t_minus_1_lanes(d, terms));
+      vj = zero;
+      for (std::size_t j = 0; j < cols; ++j) {
+        const V e = hn::Load(d, tile + j * lanes);
+        hn::Store(hn::IfThenElse(hn::Eq(vt, vj), g_t, hn::Mul(e, f)), d, tile + j * lanes);
+        vj = hn::Add(vj, one);
+      }
+      // Bad rows keep their logits (in place, the error names the bad one) until fixed up.
+      for (std::size_t i = 0; i < count; ++i) {
+        if (out_ok[i] == 0.0) continue;
+        T* g = p.grad + (r0 + i) * cols;
+        for (std::size_t j = 0; j < cols; ++j) g[j] = static_cast<T>(tile[j * lanes + i]);
+      }
+    }
+    // The losses of a tile in a plain sum (error 8 eps of the tile), then in total.ce.
+    double batch = 0.0;
+    for (std::size_t i = 0; i < count; ++i) {
+      const std::size_t r = r0 + i;
+      T* g = want_grad ? p.grad + r * cols : nullptr;
+      const bool ignored = target[i] < 0.0;
+      double ce = out_ce[i];
+      if (out_ok[i] == 0.0) {
+        if (ignored) {
+          // An ignored row adds nothing, whatever its logits (padding may hold anything).
+          if (p.lse != nullptr) p.lse[r] = T(NAN);
+          if (g != nullptr) std::fill(g, g + cols, T(0));
+          ce = 0.0;
+        } else if (p.unchecked) {
+          // NaN in, NaN out: the loss, the logsumexp and the gradient of the row.
+          if (p.lse != nullptr) p.lse[r] = T(NAN);
+          if (g != nullptr) std::fill(g, g + cols, T(NAN));
+          ce = NAN;
+        } else {
+          if (total.bad_row == SIZE_MAX) {
+            total.bad_row = r;
+            total.bad_flags = kBadLogit;
+          }
+          continue;
+        }
+      } else if (p.lse != nullptr) {
+        p.lse[r] = static_cast<T>(out_lse[i]);
+      }
+      batch += ce;
+      if (p.loss != nullptr) p.loss[r] = static_cast<T>(ce / p.unit);
     }
     total.ce.add(batch);
   }
@@ -1055,6 +1238,14 @@ void LossCeFastBackward(float* g, std::size_t n, const ce_events& events, double
 ce_fast_totals LossCeFastRows(const ce_fast_rows& p, std::size_t begin, std::size_t end) {
   return fast_rows(p, begin, end);
 }
+ce_fast_totals LossCeTileRowsF32(const ce_index_rows<float>& p, std::size_t begin,
+                                 std::size_t end) {
+  return tile_rows(p, begin, end);
+}
+ce_fast_totals LossCeTileRowsF64(const ce_index_rows<double>& p, std::size_t begin,
+                                 std::size_t end) {
+  return tile_rows(p, begin, end);
+}
 loss_partial LossKlDivF64(const double* input, const double* target, std::size_t n, bool log_target,
                           double* loss, double* grad, double grad_scale) {
   return log_target ? kl_div_impl<double, true>(input, target, n, loss, grad, grad_scale)
@@ -1086,6 +1277,8 @@ HWY_EXPORT(LossCeBackwardF32);
 HWY_EXPORT(LossCeFastForward);
 HWY_EXPORT(LossCeFastBackward);
 HWY_EXPORT(LossCeFastRows);
+HWY_EXPORT(LossCeTileRowsF32);
+HWY_EXPORT(LossCeTileRowsF64);
 HWY_EXPORT(LossKlDivF64);
 HWY_EXPORT(LossKlDivF32);
 HWY_EXPORT(LossBceF64);
@@ -1121,6 +1314,15 @@ void ce_fast_backward(float* e_and_grad, std::size_t n, const ce_events& events,
 ce_fast_totals ce_fast_rows_run(const ce_fast_rows& p, std::size_t begin, std::size_t end) {
   ensure_isa();
   return HWY_DYNAMIC_DISPATCH(LossCeFastRows)(p, begin, end);
+}
+ce_fast_totals ce_tile_rows_run(const ce_index_rows<float>& p, std::size_t begin, std::size_t end) {
+  ensure_isa();
+  return HWY_DYNAMIC_DISPATCH(LossCeTileRowsF32)(p, begin, end);
+}
+ce_fast_totals ce_tile_rows_run(const ce_index_rows<double>& p, std::size_t begin,
+                                std::size_t end) {
+  ensure_isa();
+  return HWY_DYNAMIC_DISPATCH(LossCeTileRowsF64)(p, begin, end);
 }
 loss_partial kl_div(const float* input, const float* target, std::size_t n, bool log_target,
                     float* loss, float* grad, double grad_scale) {

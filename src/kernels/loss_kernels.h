@@ -182,20 +182,25 @@ inline ce_row_terms ce_terms(double m, double sum, double z_t) {
   return out;
 }
 
-/// Rows of a fast-path problem: everything ce_fast_row needs.
-struct ce_fast_rows {
-  const float* logits = nullptr;
+/// Rows of class-index targets without label smoothing, softcap or z_loss: everything
+/// ce_fast_row and ce_tile_rows_run need.
+template <class T>
+struct ce_index_rows {
+  const T* logits = nullptr;
   std::size_t cols = 0;
   const std::int64_t* target = nullptr;
   std::int64_t ignore_index = -100;
-  const float* weight = nullptr;  ///< class weights, or null (all 1)
-  float* grad = nullptr;          ///< N x C, or null; may be logits itself
-  float* lse = nullptr;           ///< one per row, or null
-  float* loss = nullptr;          ///< one per row (reduction none), or null
-  double unit = 1.0;              ///< ln of the base: loss[r] = ce / unit
-  double ce_scale = 0.0;          ///< d(reduced loss)/d(row CE), in the unit
+  const T* weight = nullptr;  ///< class weights, or null (all 1)
+  T* grad = nullptr;          ///< N x C, or null; may be logits itself
+  T* lse = nullptr;           ///< one per row, or null
+  T* loss = nullptr;          ///< one per row (reduction none), or null
+  double unit = 1.0;          ///< ln of the base: loss[r] = ce / unit
+  double ce_scale = 0.0;      ///< d(reduced loss)/d(row CE), in the unit
   bool unchecked = false;
 };
+
+/// Rows of a fast-path problem (float logits).
+using ce_fast_rows = ce_index_rows<float>;
 
 /// One row's share of the reduction (nats) and its check flags.
 struct ce_row_result {
@@ -309,6 +314,19 @@ struct ce_fast_totals {
 
 /// Runs ce_fast_row over rows [begin, end) of rows that fit one slice, in one call.
 ce_fast_totals ce_fast_rows_run(const ce_fast_rows& p, std::size_t begin, std::size_t end);
+
+// ---- short rows in tiles ---------------------------------------------------------------
+
+/// The longest rows that ce_tile_rows_run takes.
+inline constexpr std::size_t kTileMaxCols = 256;
+/// The longest float rows worth tiles: longer ones are faster on the fast path's float lanes.
+inline constexpr std::size_t kTileMaxColsFloat = 32;
+
+/// Rows [begin, end) of at most kTileMaxCols classes in tiles of one row per double lane
+/// (the tile transposed through L1): ce_fast_row's results (max, sum of exp leaving out the
+/// target, ce_terms, one exp per element), computed in double for float logits too.
+ce_fast_totals ce_tile_rows_run(const ce_index_rows<float>& p, std::size_t begin, std::size_t end);
+ce_fast_totals ce_tile_rows_run(const ce_index_rows<double>& p, std::size_t begin, std::size_t end);
 
 /// kl_div elements l_i = p_i (ln p_i - x_i) (0 where p_i = 0), or exp(t_i) (t_i - x_i) with
 /// log_target; writes l_i to loss (if not null) and -grad_scale p_i to grad (if not null);
