@@ -449,6 +449,10 @@ def cross_entropy_loss(
         raise ValueError(
             "logits is a scalar: expected [N, C], [C] or [N, C, d1, ...] unnormalized scores"
         )
+    if x.ndim > 2 and x.shape[1] == 0:
+        raise ValueError(
+            f"logits have shape {x.shape}: cross entropy needs at least one class (axis 1)"
+        )
     if weight is None:
         w = _empty(dtype)
     else:

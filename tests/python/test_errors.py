@@ -252,6 +252,9 @@ def test_cross_entropy_loss_bad_options(kwargs, match):
         (X.astype(complex), Y, r"logits has dtype complex128"),
         (X.astype(np.longdouble), Y, r"long double"),
         (np.array(["a", "b"]), 0, r"logits has dtype <U1"),
+        (np.zeros((2, 0, 3)), np.zeros((2, 3), dtype=np.int64),
+         r"logits have shape \(2, 0, 3\): cross entropy needs at least one class"),
+        (np.zeros((2, 0)), np.zeros(2, dtype=np.int64), r"needs at least one class"),
     ],
 )
 def test_cross_entropy_loss_bad_inputs(logits, target, match):
