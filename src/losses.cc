@@ -146,12 +146,21 @@ std::string element_name(const char* name, std::size_t row, std::size_t col, dou
          "] = " + format_value(x);
 }
 
+/// Items per group: at least min_items (and 1), and at most kMaxChunks groups.
+std::size_t per_group(std::size_t items, std::size_t min_items) {
+  return std::max({std::size_t{1}, min_items, ceil_div(items, detail::kMaxChunks)});
+}
+
+/// Rows per group: rows of about kMinChunk elements, at most kMaxChunks groups.
+std::size_t rows_per_group(std::size_t rows, std::size_t cols) {
+  return per_group(rows, ceil_div(detail::kMinChunk, std::max<std::size_t>(cols, 1)));
+}
+
 /// Fixed groups of items (rows or elements) of at least min_items and at most kMaxChunks
 /// groups, run in parallel and merged in order: the result does not depend on the threads.
 template <class Chunk>
 loss_partial reduce_loss_chunks(std::size_t items, std::size_t min_items, Chunk&& chunk) {
-  const std::size_t per =
-      std::max({std::size_t{1}, min_items, ceil_div(items, detail::kMaxChunks)});
+  const std::size_t per = per_group(items, min_items);
   const std::size_t count = ceil_div(items, per);
   if (count <= 1) return chunk(std::size_t{0}, items);
   std::array<loss_partial, detail::kMaxChunks> parts;
@@ -372,9 +381,7 @@ template <class T>
 ce_totals run_rows(const ce_problem<T>& pb, double unit) {
   const std::size_t rows = pb.logits.rows;
   const std::size_t cols = pb.logits.cols;
-  const std::size_t per_group =
-      std::max({std::size_t{1}, ceil_div(detail::kMinChunk, std::max<std::size_t>(cols, 1)),
-                ceil_div(rows, detail::kMaxChunks)});
+  const std::size_t per_group = rows_per_group(rows, cols);
   const std::size_t groups = ceil_div(rows, per_group);
   const bool nested = omp_in_parallel() != 0;
   const std::size_t threads = nested ? 1 : static_cast<std::size_t>(omp_get_max_threads());
@@ -411,15 +418,13 @@ ce_totals run_rows(const ce_problem<T>& pb, double unit) {
   return total;
 }
 
-/// The fast path (float logits, class indices, no smoothing, softcap or z_loss): rows that
-/// fit one slice run many per kernel call; long rows run slice by slice as in run_rows.
-ce_totals run_rows_fast(const ce_problem<float>& pb, double unit) {
-  const std::size_t rows = pb.logits.rows;
-  const std::size_t cols = pb.logits.cols;
-  const cross_entropy_options<float>& opt = *pb.opt;
-  kernels::ce_fast_rows p;
+/// The rows of a class-index problem as the row kernels take them.
+template <class T>
+kernels::ce_index_rows<T> index_rows_of(const ce_problem<T>& pb, double unit) {
+  const cross_entropy_options<T>& opt = *pb.opt;
+  kernels::ce_index_rows<T> p;
   p.logits = pb.logits.data.data();
-  p.cols = cols;
+  p.cols = pb.logits.cols;
   p.target = pb.target.data();
   p.ignore_index = opt.ignore_index;
   p.weight = opt.weight.empty() ? nullptr : opt.weight.data();
@@ -429,10 +434,16 @@ ce_totals run_rows_fast(const ce_problem<float>& pb, double unit) {
   p.unit = unit;
   p.ce_scale = pb.ce_scale;
   p.unchecked = opt.unchecked;
+  return p;
+}
 
-  const std::size_t per_group =
-      std::max({std::size_t{1}, ceil_div(detail::kMinChunk, std::max<std::size_t>(cols, 1)),
-                ceil_div(rows, detail::kMaxChunks)});
+/// The fast path (float logits, class indices, no smoothing, softcap or z_loss): rows that
+/// fit one slice run many per kernel call; long rows run slice by slice as in run_rows.
+ce_totals run_rows_fast(const ce_problem<float>& pb, double unit) {
+  const std::size_t rows = pb.logits.rows;
+  const std::size_t cols = pb.logits.cols;
+  const kernels::ce_fast_rows p = index_rows_of(pb, unit);
+  const std::size_t per_group = rows_per_group(rows, cols);
   const std::size_t groups = ceil_div(rows, per_group);
   const bool nested = omp_in_parallel() != 0;
   const std::size_t threads = nested ? 1 : static_cast<std::size_t>(omp_get_max_threads());
@@ -482,7 +493,7 @@ ce_totals run_rows_fast(const ce_problem<float>& pb, double unit) {
     };
     for (std::size_t r = begin; r < end; ++r) {
       const kernels::ce_row_result res = kernels::ce_fast_row(p, r, pass1, pass2);
-      if (res.flags != 0 && !opt.unchecked) {
+      if (res.flags != 0 && !p.unchecked) {
         if (part.bad.row == kNone) part.bad = {r, res.flags};
         continue;
       }
@@ -504,23 +515,8 @@ template <class T>
 ce_totals run_rows_tiled(const ce_problem<T>& pb, double unit) {
   const std::size_t rows = pb.logits.rows;
   const std::size_t cols = pb.logits.cols;
-  const cross_entropy_options<T>& opt = *pb.opt;
-  kernels::ce_index_rows<T> p;
-  p.logits = pb.logits.data.data();
-  p.cols = cols;
-  p.target = pb.target.data();
-  p.ignore_index = opt.ignore_index;
-  p.weight = opt.weight.empty() ? nullptr : opt.weight.data();
-  p.grad = pb.out.grad.empty() ? nullptr : pb.out.grad.data();
-  p.lse = pb.out.lse.empty() ? nullptr : pb.out.lse.data();
-  p.loss = opt.reduce == reduction::none ? pb.out.loss.data() : nullptr;
-  p.unit = unit;
-  p.ce_scale = pb.ce_scale;
-  p.unchecked = opt.unchecked;
-
-  const std::size_t per_group =
-      std::max({std::size_t{1}, ceil_div(detail::kMinChunk, std::max<std::size_t>(cols, 1)),
-                ceil_div(rows, detail::kMaxChunks)});
+  const kernels::ce_index_rows<T> p = index_rows_of(pb, unit);
+  const std::size_t per_group = rows_per_group(rows, cols);
   const std::size_t groups = ceil_div(rows, per_group);
   const bool parallel = omp_in_parallel() == 0 && groups > 1;
   std::array<ce_totals, detail::kMaxChunks> parts;
