@@ -53,6 +53,14 @@ void check_partial(const partial& s, std::span<const T> p, std::span<const T> q,
 
 enum class measure { entropy, cross_entropy, kl_divergence };
 
+/// KL in nats: the sum of the non-negative terms p ln(p/q) + q - p, less sum(q - p),
+/// both to double-double.
+double kl_nats(kernels::dd terms, const kernels::dd& excess) {
+  terms.add(-excess.hi);
+  terms.lo -= excess.lo;
+  return terms.value();
+}
+
 /// One measure of one vector pair (q empty for entropy), in the unit of opt.base.
 template <measure M, class T>
 double evaluate(std::span<const T> p, std::span<const T> q, const options& opt,
@@ -81,11 +89,7 @@ double evaluate(std::span<const T> p, std::span<const T> q, const options& opt,
 
   double nats = 0.0;
   if constexpr (M == measure::kl_divergence) {
-    // Sum of the non-negative terms p ln(p/q) + q - p, less sum(q - p), both to double-double.
-    kernels::dd total = s.terms;
-    total.add(-s.excess.hi);
-    total.lo -= s.excess.lo;
-    nats = total.value();
+    nats = kl_nats(s.terms, s.excess);
   } else {
     // 0 - x rather than -x: an entropy of 0 is +0.
     nats = 0.0 - s.terms.value();
@@ -167,11 +171,7 @@ void short_rows(matrix_view<T> p, const matrix_view<T>* q, std::span<T> out, con
           ok = opt.unchecked || (std::fabs(mass_p - 1.0) <= tolerance &&
                                  (M == measure::entropy || std::fabs(mass_q - 1.0) <= tolerance));
           if constexpr (M == measure::kl_divergence) {
-            kernels::dd total;
-            total.add(sum);
-            total.add(-excess.hi);
-            total.lo -= excess.lo;
-            nats = total.value();
+            nats = kl_nats({sum, 0.0}, excess);
           } else {
             nats = 0.0 - sum;
           }

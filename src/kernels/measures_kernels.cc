@@ -101,26 +101,10 @@ struct validity {
   bool bad(D d) const { return above(d, std::numeric_limits<hn::TFromD<D>>::max()); }
 };
 
-/// Calls body(i) for the full vectors in blocks of kBlock and flush() after each
-/// block; then tail(count) for the remaining count < lanes elements.
-template <class Body, class Flush, class Tail>
-HWY_INLINE void blocks(std::size_t n, std::size_t lanes, Body&& body, Flush&& flush, Tail&& tail) {
-  const std::size_t full = n - n % lanes;
-  std::size_t i = 0;
-  while (i < full) {
-    const std::size_t end = std::min(full, i + kBlock * lanes);
-    for (; i < end; i += lanes) body(i);
-    flush();
-  }
-  if (full < n) {
-    tail(full, n - full);
-    flush();
-  }
-}
-
-/// Like blocks(), with a fast path: fast(i) runs over each block, then ok() says
-/// whether its results stand; if not, reset() drops them and careful(i) redoes
-/// the block. The tail takes tail(i, count) as in blocks().
+/// Calls fast(i) for the full vectors in blocks of kBlock, then ok() says whether
+/// the block's results stand; if not, reset() drops them and careful(i) redoes the
+/// block; flush() follows each block. Then tail(i, count) for the remaining
+/// count < step elements, and flush().
 template <class Fast, class Careful, class Ok, class Reset, class Flush, class Tail>
 HWY_INLINE void checked_blocks(std::size_t n, std::size_t step, Fast&& fast, Careful&& careful,
                                Ok&& ok, Reset&& reset, Flush&& flush, Tail&& tail) {
@@ -140,6 +124,14 @@ HWY_INLINE void checked_blocks(std::size_t n, std::size_t step, Fast&& fast, Car
     tail(full, n - full);
     flush();
   }
+}
+
+/// Calls body(i) for the full vectors in blocks of kBlock and flush() after each
+/// block; then tail(count) for the remaining count < lanes elements.
+template <class Body, class Flush, class Tail>
+HWY_INLINE void blocks(std::size_t n, std::size_t lanes, Body&& body, Flush&& flush, Tail&& tail) {
+  checked_blocks(
+      n, lanes, body, body, [] { return true; }, [] {}, flush, tail);
 }
 
 /// The range of a block's bit patterns, to tell after the block whether its lanes
@@ -747,7 +739,7 @@ HWY_INLINE void store_promoted(DP64 d, VF32 x, double* HWY_RESTRICT out) {
 
 /// Calls lanes(i, x...) for each vector of the n elements of the arrays, the last
 /// one zero-padded; lanes returns the vectors to store into outs at i.
-template <class D, class T, class Lanes, class... Out>
+template <class D, class T, class Lanes>
 HWY_INLINE void each_vector(D d, std::size_t n, const T* HWY_RESTRICT p, const T* HWY_RESTRICT q,
                             Lanes&& lanes) {
   const std::size_t step = hn::Lanes(d);
@@ -775,70 +767,60 @@ HWY_INLINE void store_count(std::size_t count, std::size_t step, double* HWY_RES
   }
 }
 
-unsigned EntropyTermsF64(const double* HWY_RESTRICT p, double* HWY_RESTRICT t, std::size_t n) {
-  const DF64 d;
-  validity<DF64> valid(d);
-  each_vector(d, n, p, static_cast<const double*>(nullptr),
-              [&](std::size_t i, VF64 x, VF64 /*y*/, std::size_t count) HWY_ATTR {
+/// The terms of a vector as doubles at out: stored, or promoted from float.
+HWY_INLINE void store_terms(VF64 term, double* HWY_RESTRICT out) { hn::StoreU(term, DF64(), out); }
+HWY_INLINE void store_terms(VF32 term, double* HWY_RESTRICT out) {
+  store_promoted(DP64(), term, out);
+}
+
+template <class D, class T>
+unsigned entropy_terms_of(const T* HWY_RESTRICT p, double* HWY_RESTRICT t, std::size_t n) {
+  const D d;
+  validity<D> valid(d);
+  each_vector(d, n, p, static_cast<const T*>(nullptr),
+              [&](std::size_t i, hn::Vec<D> x, hn::Vec<D> /*y*/, std::size_t count) HWY_ATTR {
                 valid.see(x);
                 const auto term = x_log_y(d, x, x);
                 store_count(count, hn::Lanes(d), t + i,
-                            [&](double* out) HWY_ATTR { hn::StoreU(term, d, out); });
+                            [&](double* out) HWY_ATTR { store_terms(term, out); });
               });
   return valid.bad(d) ? kBadP : 0U;
 }
 
-unsigned EntropyTermsF32(const float* HWY_RESTRICT p, double* HWY_RESTRICT t, std::size_t n) {
-  const DF32 df;
-  const DP64 d;
-  validity<DF32> valid(df);
-  each_vector(df, n, p, static_cast<const float*>(nullptr),
-              [&](std::size_t i, VF32 x, VF32 /*y*/, std::size_t count) HWY_ATTR {
-                valid.see(x);
-                const auto term = x_log_y(df, x, x);
-                store_count(count, hn::Lanes(df), t + i,
-                            [&](double* out) HWY_ATTR { store_promoted(d, term, out); });
-              });
-  return valid.bad(df) ? kBadP : 0U;
-}
-
-unsigned CrossEntropyTermsF64(const double* HWY_RESTRICT p, const double* HWY_RESTRICT q,
-                              double* HWY_RESTRICT t, std::size_t n) {
-  const DF64 d;
+template <class D, class T>
+unsigned cross_entropy_terms_of(const T* HWY_RESTRICT p, const T* HWY_RESTRICT q,
+                                double* HWY_RESTRICT t, std::size_t n) {
+  const D d;
   const auto zero = hn::Zero(d);
-  validity<DF64> valid_p(d);
-  validity<DF64> valid_q(d);
+  validity<D> valid_p(d);
+  validity<D> valid_q(d);
   auto infinite = hn::FirstN(d, 0);
-  each_vector(d, n, p, q, [&](std::size_t i, VF64 x, VF64 y, std::size_t count) HWY_ATTR {
-    valid_p.see(x);
-    valid_q.see(y);
-    infinite = hn::Or(infinite, hn::AndNot(hn::Eq(x, zero), hn::Eq(y, zero)));
-    const auto term = x_log_y(d, x, y);
-    store_count(count, hn::Lanes(d), t + i,
-                [&](double* out) HWY_ATTR { hn::StoreU(term, d, out); });
-  });
+  each_vector(d, n, p, q,
+              [&](std::size_t i, hn::Vec<D> x, hn::Vec<D> y, std::size_t count) HWY_ATTR {
+                valid_p.see(x);
+                valid_q.see(y);
+                infinite = hn::Or(infinite, hn::AndNot(hn::Eq(x, zero), hn::Eq(y, zero)));
+                const auto term = x_log_y(d, x, y);
+                store_count(count, hn::Lanes(d), t + i,
+                            [&](double* out) HWY_ATTR { store_terms(term, out); });
+              });
   return (valid_p.bad(d) ? kBadP : 0U) | (valid_q.bad(d) ? kBadQ : 0U) |
          (hn::AllFalse(d, infinite) ? 0U : kInfinite);
 }
 
+unsigned EntropyTermsF64(const double* HWY_RESTRICT p, double* HWY_RESTRICT t, std::size_t n) {
+  return entropy_terms_of<DF64>(p, t, n);
+}
+unsigned EntropyTermsF32(const float* HWY_RESTRICT p, double* HWY_RESTRICT t, std::size_t n) {
+  return entropy_terms_of<DF32>(p, t, n);
+}
+unsigned CrossEntropyTermsF64(const double* HWY_RESTRICT p, const double* HWY_RESTRICT q,
+                              double* HWY_RESTRICT t, std::size_t n) {
+  return cross_entropy_terms_of<DF64>(p, q, t, n);
+}
 unsigned CrossEntropyTermsF32(const float* HWY_RESTRICT p, const float* HWY_RESTRICT q,
                               double* HWY_RESTRICT t, std::size_t n) {
-  const DF32 df;
-  const DP64 d;
-  const auto zero = hn::Zero(df);
-  validity<DF32> valid_p(df);
-  validity<DF32> valid_q(df);
-  auto infinite = hn::FirstN(df, 0);
-  each_vector(df, n, p, q, [&](std::size_t i, VF32 x, VF32 y, std::size_t count) HWY_ATTR {
-    valid_p.see(x);
-    valid_q.see(y);
-    infinite = hn::Or(infinite, hn::AndNot(hn::Eq(x, zero), hn::Eq(y, zero)));
-    const auto term = x_log_y(df, x, y);
-    store_count(count, hn::Lanes(df), t + i,
-                [&](double* out) HWY_ATTR { store_promoted(d, term, out); });
-  });
-  return (valid_p.bad(df) ? kBadP : 0U) | (valid_q.bad(df) ? kBadQ : 0U) |
-         (hn::AllFalse(df, infinite) ? 0U : kInfinite);
+  return cross_entropy_terms_of<DF32>(p, q, t, n);
 }
 
 unsigned KlTermsF64(const double* HWY_RESTRICT p, const double* HWY_RESTRICT q,
