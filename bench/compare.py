@@ -534,23 +534,27 @@ def one_shape(args, np, torch, shannon, bw: Bandwidth, results: list[dict[str, A
         g /= rows
         return float(loss)
 
-    rec, (_, sh_grad) = run_case(
-        args, bw, results, case=f"CE loss fwd+bwd [{rows},{cols}] f32",
-        kind="loss forward+backward", dtype="float32", shape=[rows, cols],
-        bytes_read=logits_bytes + target_bytes, bytes_written=logits_bytes,
-        call="shannon.cross_entropy_loss(x, t, return_grad=True)",
-        shannon_fn=lambda: shannon.cross_entropy_loss(x, t, return_grad=True),
-        torch_fns={"F.cross_entropy(x, t).backward(), x.requires_grad": torch_fwd_bwd},
-        scipy_fns={"g = scipy.special.softmax(x, axis=1); g[arange(N), t] -= 1; g /= N":
-                   numpy_fwd_bwd},
-        tol=1e-4, scipy_reps=scipy_reps, value=lambda r: float(r[0]),
-        cache_fn=lambda: shannon.cross_entropy_loss(x_cache, t_cache, return_grad=True),
-        cache_scale=cache_scale)
-    if xg.grad is not None:
-        rec["agreement"]["grad_max_abs_diff_vs_torch"] = float(
-            np.max(np.abs(sh_grad - xg.grad.numpy())))
-    del sh_grad
-    gc.collect()
+    def fwd_bwd_case(label: str, call: str, shannon_fn, cache_fn) -> None:
+        """One forward+backward row: shannon's call against the same PyTorch and SciPy ones."""
+        rec, last = run_case(
+            args, bw, results, case=f"CE loss fwd+bwd{label} [{rows},{cols}] f32",
+            kind="loss forward+backward", dtype="float32", shape=[rows, cols],
+            bytes_read=logits_bytes + target_bytes, bytes_written=logits_bytes, call=call,
+            shannon_fn=shannon_fn,
+            torch_fns={"F.cross_entropy(x, t).backward(), x.requires_grad": torch_fwd_bwd},
+            scipy_fns={"g = scipy.special.softmax(x, axis=1); g[arange(N), t] -= 1; g /= N":
+                       numpy_fwd_bwd},
+            tol=1e-4, scipy_reps=scipy_reps, value=lambda r: float(r[0]), cache_fn=cache_fn,
+            cache_scale=cache_scale)
+        if xg.grad is not None:
+            rec["agreement"]["grad_max_abs_diff_vs_torch"] = float(
+                np.max(np.abs(last[1] - xg.grad.numpy())))
+        del last
+        gc.collect()
+
+    fwd_bwd_case("", "shannon.cross_entropy_loss(x, t, return_grad=True)",
+                 lambda: shannon.cross_entropy_loss(x, t, return_grad=True),
+                 lambda: shannon.cross_entropy_loss(x_cache, t_cache, return_grad=True))
 
     # forward + backward into a gradient buffer allocated once, outside the timing, as a
     # training loop does (shannon.cross_entropy_loss(..., grad_out=g)). The same PyTorch and
@@ -560,21 +564,10 @@ def one_shape(args, np, torch, shannon, bw: Bandwidth, results: list[dict[str, A
         return
     g = np.empty_like(x)
     g.fill(0)  # fault its pages in now, not in the first timed call
-    rec, _ = run_case(
-        args, bw, results, case=f"CE loss fwd+bwd, reused grad [{rows},{cols}] f32",
-        kind="loss forward+backward", dtype="float32", shape=[rows, cols],
-        bytes_read=logits_bytes + target_bytes, bytes_written=logits_bytes,
-        call="shannon.cross_entropy_loss(x, t, grad_out=g), g = np.empty_like(x) once",
-        shannon_fn=lambda: shannon.cross_entropy_loss(x, t, grad_out=g),
-        torch_fns={"F.cross_entropy(x, t).backward(), x.requires_grad": torch_fwd_bwd},
-        scipy_fns={"g = scipy.special.softmax(x, axis=1); g[arange(N), t] -= 1; g /= N":
-                   numpy_fwd_bwd},
-        tol=1e-4, scipy_reps=scipy_reps, value=lambda r: float(r[0]),
-        cache_fn=lambda: shannon.cross_entropy_loss(x_cache, t_cache, grad_out=g_cache),
-        cache_scale=cache_scale)
-    if xg.grad is not None:
-        rec["agreement"]["grad_max_abs_diff_vs_torch"] = float(
-            np.max(np.abs(g - xg.grad.numpy())))
+    fwd_bwd_case(", reused grad",
+                 "shannon.cross_entropy_loss(x, t, grad_out=g), g = np.empty_like(x) once",
+                 lambda: shannon.cross_entropy_loss(x, t, grad_out=g),
+                 lambda: shannon.cross_entropy_loss(x_cache, t_cache, grad_out=g_cache))
 
 
 # ---- report ----------------------------------------------------------------------------------
