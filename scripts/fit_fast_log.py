@@ -1,5 +1,7 @@
 #!/usr/bin/python3
-"""Fits the table and polynomial of src/kernels/fast_log-inl.h (the float log) with mpmath.
+"""Fits the float kernels' constants with mpmath: the table and polynomial of
+src/kernels/fast_log-inl.h (the float log), and kKlPoly2 of the float KL terms in
+src/kernels/measures_kernels.cc.
 
 ln x = k ln 2 + ln c + ln(1 + r), r = z/c - 1, z in [0.6875, 1.375): 16 intervals of z
 ([0.6875, 1) in steps of 1/32, [1, 1.375) in steps of 1/16), c their middles but 1 for
@@ -19,7 +21,29 @@ def f32(x) -> float:
     return float(np.float32(float(x)))
 
 
+def kl_series(x):
+    """P(x) = sum x^k / (2k + 3) = (atanh(s) - s) / s^3 with s = sqrt(x)."""
+    if x == 0:
+        return mp.mpf(1) / 3
+    s = mp.sqrt(x)
+    return (mp.atanh(s) - s) / s**3
+
+
+def fit_kl(x_max: float = 0.36, degree: int = 6) -> None:
+    """P on [0, x_max] (|s| <= 0.6, q/p in [1/4, 4]) by Chebyshev interpolation."""
+    coef = [f32(c) for c in reversed(mp.chebyfit(kl_series, [0, x_max], degree + 1))]
+    worst = 0
+    for x in mp.linspace(0, x_max, 4001):
+        p = mp.mpf(0)
+        for c in reversed(coef):
+            p = p * x + mp.mpf(c)
+        worst = max(worst, abs(p / kl_series(x) - 1))
+    print(f"KL: x in [0, {x_max}]; max relative error of P(x): {float(worst):.3g}")
+    print("kKlPoly2: 2 *", ", 2 * ".join(f"{c!r}F" for c in coef))
+
+
 def main() -> None:
+    fit_kl()
     edges = [mp.mpf(0.6875) + mp.mpf(i) / 32 for i in range(11)]
     edges += [1 + mp.mpf(i) / 16 for i in range(1, 7)]
     table = []

@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstddef>
 #include <limits>
+#include <type_traits>
 #include <vector>
 
 #include "kernels/kernels.h"
@@ -61,6 +62,18 @@ double kl_nats(kernels::dd terms, const kernels::dd& excess) {
   return terms.value();
 }
 
+/// Whether a KL sum of float terms (partial::term_error) stands, within 8e-7 of the
+/// result (the float result's rounding leaves room to 1e-6); else the caller redoes it
+/// in double. The terms are >= 0, so their error is at most term_error times their sum
+/// plus the underflow of each; the excess is subtracted from that sum.
+bool kl_float_terms_stand(const partial& s, std::size_t n) {
+  const double terms = s.terms.value();
+  const double nats = kl_nats(s.terms, s.excess);
+  const double bound = s.term_error * terms + double(n) * kernels::kKlFloatTermUnderflow +
+                       kernels::kKlFloatExcessError * (s.mass_p.value() + s.mass_q.value());
+  return nats > 0.0 && bound <= 8e-7 * nats;
+}
+
 /// One measure of one vector pair (q empty for entropy), in the unit of opt.base.
 template <measure M, class T>
 double evaluate(std::span<const T> p, std::span<const T> q, const options& opt,
@@ -75,15 +88,25 @@ double evaluate(std::span<const T> p, std::span<const T> q, const options& opt,
   double sq = 1.0;
   if constexpr (M != measure::entropy) sq = divisor_of(q, opt, row_of(kQ, row));
 
-  const partial s = detail::reduce_chunks(p.size(), [&](std::size_t b, std::size_t n) {
+  const auto kl = [&](std::size_t b, std::size_t n) {
+    return kernels::kl_divergence(p.data() + b, q.data() + b, n, sp, sq);
+  };
+  partial s = detail::reduce_chunks(p.size(), [&](std::size_t b, std::size_t n) {
     if constexpr (M == measure::entropy) {
       return kernels::entropy(p.data() + b, n, sp);
     } else if constexpr (M == measure::cross_entropy) {
       return kernels::cross_entropy(p.data() + b, q.data() + b, n, sp, sq);
+    } else if constexpr (std::is_same_v<T, float>) {
+      return kernels::kl_divergence_float_terms(p.data() + b, q.data() + b, n, sp, sq);
     } else {
-      return kernels::kl_divergence(p.data() + b, q.data() + b, n, sp, sq);
+      return kl(b, n);
     }
   });
+  if constexpr (M == measure::kl_divergence) {
+    if (s.term_error > 0.0 && s.flags == 0 && !kl_float_terms_stand(s, p.size())) {
+      s = detail::reduce_chunks(p.size(), kl);
+    }
+  }
   check_partial(s, p, q, opt, row);
   if ((s.flags & kernels::kInfinite) != 0U) return std::numeric_limits<double>::infinity();
 

@@ -6,10 +6,12 @@
 
 #include <cfloat>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <limits>
 #include <random>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -33,6 +35,25 @@ class every_isa : public ::testing::TestWithParam<std::string> {
 // elsewhere); the reference takes double ones.
 template <class T>
 constexpr double kLogTolerance = sizeof(T) == 8 ? 1e-14 : 5e-7;
+
+/// kl_divergence_float_terms against the reference's partial: terms within their
+/// bound, the excess within kKlFloatExcessError, the same flags.
+template <class T>
+void expect_float_kl_terms_match(const std::vector<T>& p, const std::vector<T>& q, double sp,
+                                 const kernels::partial& ref, unsigned forgiven = 0) {
+  if constexpr (std::is_same_v<T, float>) {
+    const std::size_t n = p.size();
+    const auto kl = kernels::kl_divergence_float_terms(p.data(), q.data(), n, sp, 1.0);
+    EXPECT_EQ(kl.flags & ~forgiven, ref.flags);
+    if (ref.flags != 0) return;
+    const double terms = ref.terms.value();
+    EXPECT_LE(std::fabs(kl.terms.value() - terms),
+              kl.term_error * terms + double(n) * kernels::kKlFloatTermUnderflow + 1e-15 * terms);
+    EXPECT_LE(std::fabs(kl.excess.value() - ref.excess.value()),
+              kernels::kKlFloatExcessError * (ref.mass_p.value() + ref.mass_q.value()));
+    EXPECT_LE(close(kl.mass_p, ref.mass_p), 1e-15);
+  }
+}
 
 template <class T>
 void expect_kernels_match_reference() {
@@ -66,6 +87,7 @@ void expect_kernels_match_reference() {
         EXPECT_LE(close(kl.terms, kl_ref.terms), 1e-14);
         EXPECT_EQ(kl.excess.value(), kl_ref.excess.value());
         EXPECT_EQ(kl.flags, kl_ref.flags);
+        expect_float_kl_terms_match(p, q, divisor, kl_ref);
 
         std::vector<T> info(n);
         std::vector<T> info_ref(n);
@@ -131,6 +153,62 @@ TEST_P(every_isa, float_log_is_within_2_ulp) {
   EXPECT_LE(worst, 2.0) << "at x = " << worst_x;
 }
 
+/// p ln(p/q) + q - p in long double, for p > 0, q > 0.
+long double exact_kl_term(long double p, long double q) {
+  const long double diff = q - p;
+  const long double s = diff / (q + p);
+  if (std::fabs(s) > 0.5L) return diff - p * std::log(q / p);
+  long double poly = 0.0L;  // 0.25^60 / 123 is far below long double's epsilon
+  for (int k = 60; k >= 0; --k) poly = poly * s * s + 1.0L / (2 * k + 3);
+  return s * diff - 2.0L * p * s * s * s * poly;
+}
+
+TEST_P(every_isa, float_kl_terms_are_within_their_bound) {
+  // q/p log-uniform over 18 decades, densely around 1 and around the ends of the
+  // series (1/4 and 4); p and q log-uniform in the fast path's [2^-100, 2^24].
+  std::mt19937_64 rng(11);
+  std::uniform_real_distribution<double> p_exponent(-100.0, 24.0);
+  std::vector<double> ratios;
+  std::uniform_real_distribution<double> r_exponent(-30.0, 30.0);
+  for (int i = 0; i < 100000; ++i) ratios.push_back(std::exp2(r_exponent(rng)));
+  for (int i = -20000; i <= 20000; ++i) {
+    ratios.push_back(1.0 + i * 1e-6);
+    ratios.push_back(0.25 * (1.0 + i * 1e-5));
+    ratios.push_back(4.0 * (1.0 + i * 1e-5));
+    ratios.push_back(1.0 + i * 2e-5);
+  }
+  std::vector<float> p;
+  std::vector<float> q;
+  for (const double r : ratios) {
+    const auto x = static_cast<float>(std::exp2(p_exponent(rng)));
+    const auto y = static_cast<float>(x * r);
+    if (!(y >= 0x1p-100F && y <= 0x1p24F)) continue;
+    p.push_back(x);
+    q.push_back(y);
+  }
+  std::vector<float> t(p.size());
+  if (!kernels::kl_float_terms(p.data(), q.data(), t.data(), p.size())) {
+    GTEST_SKIP() << GetParam() << " forms no float KL terms";
+  }
+  double worst = 0.0;
+  std::size_t at = 0;
+  for (std::size_t i = 0; i < p.size(); ++i) {
+    const long double exact = exact_kl_term(p[i], q[i]);
+    // Terms below the normal floats carry an absolute error instead.
+    const long double beyond = std::fabs(t[i] - exact) - kernels::kKlFloatTermUnderflow;
+    const double err = beyond <= 0 ? 0.0 : static_cast<double>(beyond / exact);
+    if (err > worst) {
+      worst = err;
+      at = i;
+    }
+  }
+  EXPECT_LE(worst, kernels::kKlFloatTermError)
+      << "at p = " << p[at] << ", q/p = " << double(q[at]) / double(p[at]) << ": "
+      << worst / 0x1p-24 << " units of 2^-24";
+  std::printf("worst float KL term: %.2f units of 2^-24 at q/p = %.9g\n", worst / 0x1p-24,
+              double(q[at]) / double(p[at]));
+}
+
 // Values that the fast path of a block cannot take, alone in one block of many:
 // the block is redone exactly, and the flags are those of the reference.
 template <class T>
@@ -176,6 +254,7 @@ void expect_special_values_handled_in_long_inputs() {
       EXPECT_LE(close(kl.terms, kl_ref.terms), 1e-14);
       EXPECT_EQ(kl.excess.value(), kl_ref.excess.value());
     }
+    expect_float_kl_terms_match(p, q, 1.0, kl_ref, forgiven);
   }
 }
 
@@ -184,6 +263,55 @@ TEST_P(every_isa, special_values_in_long_double_inputs) {
 }
 TEST_P(every_isa, special_values_in_long_float_inputs) {
   expect_special_values_handled_in_long_inputs<float>();
+}
+
+/// The float of a KL partial's value in nats.
+float kl_value(const kernels::partial& s) {
+  kernels::dd d = s.terms;
+  d.add(-s.excess.hi);
+  d.lo -= s.excess.lo;
+  return static_cast<float>(d.value());
+}
+
+TEST_P(every_isa, float_kl_takes_float_terms_only_within_their_bound) {
+  const options nats_opt{.base = nats};
+  std::mt19937_64 rng(5);
+  const std::size_t n = 4096;
+  // Different distributions: the terms' bound is far below the result.
+  const auto p = test::random_distribution<float>(n, rng);
+  const auto q = test::random_distribution<float>(n, rng);
+  const auto fast = kernels::kl_divergence_float_terms(p.data(), q.data(), n, 1.0, 1.0);
+  const float kl = kl_divergence(std::span<const float>(p), std::span<const float>(q), nats_opt);
+  EXPECT_EQ(kl, kl_value(fast));
+  EXPECT_LE(test::relative_error(kl, test::exact_kl(p, q)), 1e-6);
+
+  // Nearly equal measures whose masses differ (within the sum check): the terms sum to
+  // 1e4 D, so that their float bound would far exceed the contract and the double kernel
+  // must decide; the float terms alone are off by more than 1e-6 here.
+  std::vector<float> a(n);
+  for (std::size_t i = 0; i < n; ++i) a[i] = static_cast<float>(p[i] * (1 - 2.2e-4));
+  std::normal_distribution<double> z(0.0, 1.0);
+  std::vector<float> b(n);
+  for (std::size_t i = 0; i < n; ++i) b[i] = static_cast<float>(a[i] * (1 + 0.025 * z(rng)));
+  for (int pass = 0; pass < 4; ++pass) {
+    long double terms = 0;
+    long double excess = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      terms += exact_kl_term(a[i], b[i]);
+      excess += static_cast<long double>(b[i]) - a[i];
+    }
+    const long double scale = 1 + ((1 - 1e-4L) * terms - excess) / (1 + excess);
+    for (auto& v : b) v = static_cast<float>(v * scale);
+  }
+  const auto fast_b = kernels::kl_divergence_float_terms(a.data(), b.data(), n, 1.0, 1.0);
+  const auto exact_b = kernels::kl_divergence(a.data(), b.data(), n, 1.0, 1.0);
+  const float kl_b = kl_divergence(std::span<const float>(a), std::span<const float>(b), nats_opt);
+  const double truth = test::exact_kl(a, b);
+  ASSERT_GT(truth, 0.0);
+  EXPECT_LT(truth, 2e-4 * fast_b.terms.value());
+  EXPECT_EQ(kl_b, kl_value(exact_b));
+  EXPECT_LE(test::relative_error(kl_b, truth), 1e-6);
+  if (fast_b.term_error > 0) EXPECT_GT(test::relative_error(kl_value(fast_b), truth), 1e-6);
 }
 
 INSTANTIATE_TEST_SUITE_P(isa, every_isa, ::testing::ValuesIn(available_isas()));
