@@ -62,16 +62,14 @@ double kl_nats(kernels::dd terms, const kernels::dd& excess) {
   return terms.value();
 }
 
-/// Whether a KL sum of float terms (partial::term_error) stands, within 8e-7 of the
-/// result (the float result's rounding leaves room to 1e-6); else the caller redoes it
-/// in double. The terms are >= 0, so their error is at most term_error times their sum
-/// plus the underflow of each; the excess is subtracted from that sum.
-bool kl_float_terms_stand(const partial& s, std::size_t n) {
-  const double terms = s.terms.value();
+/// Whether the result of kernels::kl_divergence_fast stands: its error bound lies within
+/// 8e-7 (float; the rounding to float leaves room to the 1e-6 of the contract) or 1e-13
+/// (double; the contract is 1e-12) of it. Else the caller redoes it exactly.
+template <class T>
+bool kl_fast_stands(const partial& s) {
   const double nats = kl_nats(s.terms, s.excess);
-  const double bound = s.term_error * terms + double(n) * kernels::kKlFloatTermUnderflow +
-                       kernels::kKlFloatExcessError * (s.mass_p.value() + s.mass_q.value());
-  return nats > 0.0 && bound <= 8e-7 * nats;
+  const double tolerance = std::is_same_v<T, float> ? 8e-7 : 1e-13;
+  return nats > 0.0 && s.error_bound <= tolerance * nats;
 }
 
 /// One measure of one vector pair (q empty for entropy), in the unit of opt.base.
@@ -96,14 +94,12 @@ double evaluate(std::span<const T> p, std::span<const T> q, const options& opt,
       return kernels::entropy(p.data() + b, n, sp);
     } else if constexpr (M == measure::cross_entropy) {
       return kernels::cross_entropy(p.data() + b, q.data() + b, n, sp, sq);
-    } else if constexpr (std::is_same_v<T, float>) {
-      return kernels::kl_divergence_float_terms(p.data() + b, q.data() + b, n, sp, sq);
     } else {
-      return kl(b, n);
+      return kernels::kl_divergence_fast(p.data() + b, q.data() + b, n, sp, sq);
     }
   });
   if constexpr (M == measure::kl_divergence) {
-    if (s.term_error > 0.0 && s.flags == 0 && !kl_float_terms_stand(s, p.size())) {
+    if (s.error_bound > 0.0 && s.flags == 0 && !kl_fast_stands<T>(s)) {
       s = detail::reduce_chunks(p.size(), kl);
     }
   }

@@ -40,9 +40,9 @@ struct partial {
   dd mass_p;  ///< sum p
   dd mass_q;  ///< sum q; for KL obtained exactly as sum p + sum (q - p)
   dd excess;  ///< KL only: sum (q - p), exact to the last bit of the result
-  /// Relative error bound of each term: 0 for terms formed in double (1e-15), else
-  /// kKlFloatTermError (kl_divergence_float_terms).
-  double term_error = 0.0;
+  /// KL of kl_divergence_fast: a bound on the error of terms - excess, in nats; 0 where
+  /// both are exact to the last bit of a double result.
+  double error_bound = 0.0;
   unsigned flags = 0;
 
   void merge(const partial& other) {
@@ -50,7 +50,7 @@ struct partial {
     mass_p.add(other.mass_p);
     mass_q.add(other.mass_q);
     excess.add(other.excess);
-    term_error = term_error > other.term_error ? term_error : other.term_error;
+    error_bound += other.error_bound;
     flags |= other.flags;
   }
 };
@@ -66,12 +66,12 @@ partial cross_entropy(const double* p, const double* q, std::size_t n, double sp
 partial cross_entropy(const float* p, const float* q, std::size_t n, double sp, double sq);
 partial kl_divergence(const double* p, const double* q, std::size_t n, double sp, double sq);
 partial kl_divergence(const float* p, const float* q, std::size_t n, double sp, double sq);
-/// kl_divergence with the terms of normal p, q and q/p formed in float where the target
-/// has the float log (AVX-512), each within kKlFloatTermError; the masses are summed
-/// in double without TwoSum within blocks, so the excess is off by up to 1e-14 (sum p +
-/// sum q). The caller must check that these bounds suit the result (else use kl_divergence).
-partial kl_divergence_float_terms(const float* p, const float* q, std::size_t n, double sp,
-                                  double sq);
+/// kl_divergence by a faster path whose error partial::error_bound states, for the
+/// caller to check against the result (and to redo with kl_divergence where it is too
+/// loose): for double, the terms (q - p) - p ln(q/p) without the series near p = q;
+/// for float on AVX-512, terms formed in float (kl_float_terms), else kl_divergence.
+partial kl_divergence_fast(const double* p, const double* q, std::size_t n, double sp, double sq);
+partial kl_divergence_fast(const float* p, const float* q, std::size_t n, double sp, double sq);
 /// out_i = -ln(p_i / sp) / ln_b; returns kBadP if some p_i / sp is outside [0, 1] or NaN.
 unsigned information(const double* p, double* out, std::size_t n, double sp, double ln_b);
 unsigned information(const float* p, float* out, std::size_t n, double sp, double ln_b);
@@ -90,7 +90,7 @@ unsigned kl_terms(const float* p, const float* q, double* t, double* d, std::siz
 /// out_i = ln x_i within 2 ulp, the float measures' logarithm, for normal positive
 /// finite x_i (other lanes give unspecified values); exposed for its tests.
 void log_normal(const float* x, float* out, std::size_t n);
-/// t_i = the float KL term of kl_divergence_float_terms, for normal p_i, q_i and q_i/p_i;
+/// t_i = the float KL term of kl_divergence_fast, for p_i and q_i in [2^-100, 2^24];
 /// false (t untouched) where the target forms no float terms. Exposed for its tests.
 bool kl_float_terms(const float* p, const float* q, float* t, std::size_t n);
 
@@ -125,7 +125,7 @@ inline constexpr int kKlSeriesTerms = 9;
 /// kKlFloatTermError t + kKlFloatTermUnderflow (terms below the normal floats).
 inline constexpr double kKlFloatTermError = 8.0 * 0x1p-24;
 inline constexpr double kKlFloatTermUnderflow = 0x1p-148;
-/// Error bound of the excess of kl_divergence_float_terms, relative to sum p + sum q.
+/// Error bound of the excess of kl_divergence_fast (float), relative to sum p + sum q.
 inline constexpr double kKlFloatExcessError = 1e-14;
 
 }  // namespace shannon::kernels
