@@ -4,9 +4,12 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
+#include <sys/mman.h>
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
+#include <new>
 #include <optional>
 #include <span>
 #include <string>
@@ -188,6 +191,76 @@ void def_measures(py::module_& m) {
                            const shannon::options&)>(&shannon::kl_divergence));
 }
 
+// ---- memory for returned gradients ----------------------------------------------------
+
+/// The block of the last large gradient that Python freed, kept for the next gradient of
+/// the same size: a training loop that asks for a fresh gradient at every step then writes
+/// pages that are already mapped, instead of faulting in and zeroing new ones (for a
+/// 512 MB gradient that costs about as much as the loss itself). One block at most;
+/// shannon.release_memory() frees it. The GIL guards it.
+class gradient_pool {
+ public:
+  static constexpr std::size_t kMinBytes = std::size_t{1} << 20;
+  static constexpr std::size_t kAlign = std::size_t{1} << 21;  // a transparent huge page
+
+  static gradient_pool& get() {
+    // Never destroyed: arrays may outlive the module's static objects at exit.
+    static auto* pool = new gradient_pool;
+    return *pool;
+  }
+
+  void* take(std::size_t bytes) {
+    if (block_ != nullptr && bytes_ == bytes) {
+      void* block = block_;
+      block_ = nullptr;
+      bytes_ = 0;
+      return block;
+    }
+    const std::size_t rounded = (bytes + kAlign - 1) / kAlign * kAlign;
+    void* block = std::aligned_alloc(kAlign, rounded);
+    if (block == nullptr) throw std::bad_alloc();
+#ifdef MADV_HUGEPAGE
+    madvise(block, rounded, MADV_HUGEPAGE);  // as NumPy does for large arrays
+#endif
+    return block;
+  }
+  /// Keeps the newest block; the one kept before is freed.
+  void give(void* block, std::size_t bytes) {
+    release();
+    block_ = block;
+    bytes_ = bytes;
+  }
+  void release() {
+    std::free(block_);
+    block_ = nullptr;
+    bytes_ = 0;
+  }
+
+ private:
+  void* block_ = nullptr;
+  std::size_t bytes_ = 0;
+};
+
+/// A C-contiguous array of the given shape for a gradient: from gradient_pool when large.
+template <class T>
+carray<T> gradient_array(const std::vector<py::ssize_t>& shape) {
+  std::size_t count = 1;
+  for (const py::ssize_t n : shape) count *= static_cast<std::size_t>(n);
+  const std::size_t bytes = count * sizeof(T);
+  if (bytes < gradient_pool::kMinBytes) return carray<T>(shape);
+  struct held {
+    void* block;
+    std::size_t bytes;
+  };
+  auto* h = new held{gradient_pool::get().take(bytes), bytes};
+  const py::capsule owner(h, [](void* p) {
+    auto* block = static_cast<held*>(p);
+    gradient_pool::get().give(block->block, block->bytes);
+    delete block;
+  });
+  return carray<T>(shape, static_cast<T*>(h->block), owner);
+}
+
 // ---- losses ----------------------------------------------------------------------------
 
 /// A C-contiguous int64 array of class indices; never converted.
@@ -202,8 +275,9 @@ struct loss_buffers {
 
   loss_buffers(py::ssize_t n_loss, const carray<T>& input, bool want_grad)
       : loss(n_loss),
-        grad(want_grad ? std::vector<py::ssize_t>(input.shape(), input.shape() + input.ndim())
-                       : std::vector<py::ssize_t>{0}) {}
+        grad(want_grad ? gradient_array<T>(
+                             std::vector<py::ssize_t>(input.shape(), input.shape() + input.ndim()))
+                       : carray<T>(std::vector<py::ssize_t>{0})) {}
 
   [[nodiscard]] shannon::loss_outputs<T> outputs() {
     return {mutable_span_of(loss), mutable_span_of(grad), {}};
@@ -370,6 +444,8 @@ PYBIND11_MODULE(_shannon, m) {
   m.def(
       "unit_name", [](const py::object& base) { return to_base(base).unit_name(); },
       py::arg("base"));
+
+  m.def("release_memory", [] { gradient_pool::get().release(); });
 
   def_measures<double>(m);
   def_measures<float>(m);

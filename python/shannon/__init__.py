@@ -51,6 +51,7 @@ __all__ = [
     "active_isa",
     "available_isas",
     "force_isa",
+    "release_memory",
     "__version__",
 ]
 
@@ -79,6 +80,16 @@ def force_isa(isa: str) -> None:
     if not isinstance(isa, str):
         raise ValueError(f"isa must be a str, one of {available_isas()}, got {isa!r}")
     _ext.force_isa(isa)
+
+
+def release_memory() -> None:
+    """Frees the memory shannon keeps for the next returned gradient.
+
+    When a returned gradient of 1 MiB or more is freed, its memory is kept for the next
+    gradient of the same size (one block at most), so that a training loop that asks for
+    a fresh gradient at every step does not fault in new pages each time.
+    """
+    _ext.release_memory()
 
 
 def unit_name(base: float | str = 2) -> str:

@@ -530,3 +530,26 @@ def test_binding_checks_grad_out_itself(dtype):
     assert grad is g and loss.shape == (1,)
     ref_loss, ref_grad = ext.cross_entropy_loss(x, t, *opts, True)
     assert loss.tobytes() == ref_loss.tobytes() and g.tobytes() == ref_grad.tobytes()
+
+
+def test_large_gradients_reuse_the_memory_of_the_last_one_freed(rng):
+    # 2048 x 256 floats (2 MiB) lie above the 1 MiB from which the block is kept.
+    x = rng.standard_normal((2048, 256)).astype(np.float32)
+    t = rng.integers(0, 256, 2048)
+    _, g1 = shannon.cross_entropy_loss(x, t, return_grad=True)
+    expected = g1.copy()
+    address = g1.ctypes.data
+    del g1
+    _, g2 = shannon.cross_entropy_loss(x, t, return_grad=True)
+    assert g2.ctypes.data == address  # the freed block came back
+    assert g2.flags.writeable and g2.flags.c_contiguous
+    assert g2.tobytes() == expected.tobytes()
+    view = g2[:4]
+    del g2
+    _, g3 = shannon.cross_entropy_loss(x, t, return_grad=True)
+    assert g3.ctypes.data != address  # a view keeps its block alive
+    assert view.tobytes() == expected[:4].tobytes()
+    del view, g3
+    shannon.release_memory()
+    # Small gradients are NumPy's own.
+    assert shannon.cross_entropy_loss(x[:8], t[:8], return_grad=True)[1].flags.owndata
