@@ -283,14 +283,20 @@ TEST_P(every_isa, float_kl_takes_float_terms_only_within_their_bound) {
   EXPECT_EQ(kl, kl_value(fast));
   EXPECT_LE(test::relative_error(kl, test::exact_kl(p, q)), 1e-6);
 
-  // Nearly equal measures whose masses differ (within the sum check): the terms sum to
-  // 1e4 D, so that their float bound would far exceed the contract and the double kernel
-  // must decide; the float terms alone are off by more than 1e-6 here.
-  std::vector<float> a(n);
-  for (std::size_t i = 0; i < n; ++i) a[i] = static_cast<float>(p[i] * (1 - 2.2e-4));
+  // Measures that nearly agree but in every fourth element, a tiny p with q = 2p (so that
+  // every vector takes the float terms), with masses that differ (within the sum check):
+  // the terms sum to 1e4 D, so that their float bound would far exceed the contract and
+  // the double kernel must decide; the float terms alone are off by more than 1e-6 here.
   std::normal_distribution<double> z(0.0, 1.0);
+  std::vector<double> w(n);
+  double sum_w = 0;
+  for (std::size_t i = 0; i < n; ++i) sum_w += (w[i] = i % 4 == 1 ? 2e-7 : double(p[i]));
+  std::vector<float> a(n);
   std::vector<float> b(n);
-  for (std::size_t i = 0; i < n; ++i) b[i] = static_cast<float>(a[i] * (1 + 0.025 * z(rng)));
+  for (std::size_t i = 0; i < n; ++i) {
+    a[i] = static_cast<float>(w[i] / sum_w * (1 - 2.2e-4));
+    b[i] = static_cast<float>(i % 4 == 1 ? 2.0 * a[i] : a[i] * (1 + 1e-3 * z(rng)));
+  }
   for (int pass = 0; pass < 4; ++pass) {
     long double terms = 0;
     long double excess = 0;
@@ -310,6 +316,15 @@ TEST_P(every_isa, float_kl_takes_float_terms_only_within_their_bound) {
   EXPECT_EQ(kl_b, kl_value(exact_b));
   EXPECT_LE(test::relative_error(kl_b, truth), 1e-6);
   if (fast_b.error_bound > 0) EXPECT_GT(test::relative_error(kl_value(fast_b), truth), 1e-6);
+
+  // Nearly equal everywhere: the exact series in double, in the fast kernel too.
+  const auto c = test::perturbed(p, 1e-6, rng);
+  const auto fast_c = kernels::kl_divergence_fast(p.data(), c.data(), n, 1.0, 1.0);
+  EXPECT_EQ(fast_c.error_bound, 0.0);
+  EXPECT_LE(test::relative_error(
+                kl_divergence(std::span<const float>(p), std::span<const float>(c), nats_opt),
+                test::exact_kl(p, c)),
+            1e-6);
 }
 
 TEST_P(every_isa, double_kl_takes_the_fast_terms_only_within_their_bound) {
@@ -329,15 +344,44 @@ TEST_P(every_isa, double_kl_takes_the_fast_terms_only_within_their_bound) {
   EXPECT_EQ(kl, value(kernels::kl_divergence_fast(p.data(), q.data(), n, 1.0, 1.0)));
   EXPECT_LE(test::relative_error(kl, test::exact_kl(p, q)), 1e-13);
 
-  // Nearly equal distributions (D about 5e-13): the terms cancel, the bound exceeds the
-  // contract, and the series of the exact kernel decides; the fast terms alone are off.
+  // Nearly equal distributions (D about 4e-13): every vector takes the exact series,
+  // and the fast kernel states no error.
   const auto r = test::perturbed(p, 1e-6, rng);
-  const auto fast = kernels::kl_divergence_fast(p.data(), r.data(), n, 1.0, 1.0);
-  const double kl_near = kl_divergence(p, r, nats_opt);
-  const double truth = test::exact_kl(p, r);
-  EXPECT_EQ(kl_near, value(kernels::kl_divergence(p.data(), r.data(), n, 1.0, 1.0)));
-  EXPECT_LE(test::relative_error(kl_near, truth), 1e-13);
-  EXPECT_GT(test::relative_error(value(fast), truth), 1e-12);
+  const auto near = kernels::kl_divergence_fast(p.data(), r.data(), n, 1.0, 1.0);
+  EXPECT_EQ(near.error_bound, 0.0);
+  EXPECT_EQ(kl_divergence(p, r, nats_opt), value(near));
+  EXPECT_LE(test::relative_error(value(near), test::exact_kl(p, r)), 1e-13);
+
+  // The same but in every fourth element, a tiny p with q = 2p: D is about 4e-10, every
+  // vector of 2 lanes or more is mixed and takes (q - p) - p ln(q/p), whose bound
+  // exceeds the contract; the exact kernel decides, and the fast terms alone are off.
+  // (One lane is never mixed: there the fast kernel is exact but for the excess.)
+  std::normal_distribution<double> z(0.0, 1.0);
+  std::vector<double> a(n);
+  std::vector<double> b(n);
+  double sum_a = 0;
+  double sum_b = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    a[i] = i % 4 == 1 ? 1e-12 : p[i];
+    b[i] = i % 4 == 1 ? 2e-12 : p[i] * (1 + 1e-6 * z(rng));
+    sum_a += a[i];
+    sum_b += b[i];
+  }
+  for (std::size_t i = 0; i < n; ++i) {
+    a[i] /= sum_a;
+    b[i] /= sum_b;
+  }
+  const auto fast = kernels::kl_divergence_fast(a.data(), b.data(), n, 1.0, 1.0);
+  const auto exact = kernels::kl_divergence(a.data(), b.data(), n, 1.0, 1.0);
+  const double kl_mixed = kl_divergence(a, b, nats_opt);
+  const double truth = test::exact_kl(a, b);
+  EXPECT_LE(test::relative_error(kl_mixed, truth), 1e-13);
+  if (GetParam() == "scalar") {
+    EXPECT_EQ(kl_mixed, value(fast));
+  } else {
+    EXPECT_EQ(kl_mixed, value(exact));
+    EXPECT_GT(test::relative_error(value(fast), truth), 1e-12);
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(isa, every_isa, ::testing::ValuesIn(available_isas()));

@@ -590,6 +590,14 @@ struct kl_state {
   VF64 acc_p;
   hn::Mask<DF64> infinite;
   block_range<DF64, /*kZeroOk=*/false> range_r;
+  // add_fast's error bound, 2^-52 (lin + 5 log): lin sums 18 |q - p| + p + t over the
+  // vectors it did not compute exactly and 17 |q - p| over those whose excess is not
+  // exact, log sums p |ln r| over the former.
+  lane_sum<DF64> bound_lin;
+  lane_sum<DF64> bound_log;
+  VF64 acc_lin;
+  VF64 acc_log;
+  VF64 acc_e;  // add_fast's excess where not exact: plain sums within a block (33 u |q - p|)
 
   explicit kl_state(DF64 d)
       : terms(d),
@@ -599,7 +607,12 @@ struct kl_state {
         acc_t(hn::Zero(d)),
         acc_p(hn::Zero(d)),
         infinite(hn::FirstN(d, 0)),
-        range_r(d) {}
+        range_r(d),
+        bound_lin(d),
+        bound_log(d),
+        acc_lin(hn::Zero(d)),
+        acc_log(hn::Zero(d)),
+        acc_e(hn::Zero(d)) {}
 
   /// Any lanes (the careful path).
   HWY_INLINE void add(DF64 d, VF64 x, VF64 y) {
@@ -615,16 +628,47 @@ struct kl_state {
     acc_p = hn::Add(acc_p, x);
     acc_t = hn::Add(acc_t, kl_terms_normal(d, x, y, diff, range_r));
   }
+  /// add_normal, but a vector whose lanes are neither all near nor all far takes
+  /// (q - p) - p ln(q/p) in every lane, one division and a log instead of two divisions,
+  /// a log and the series, and adds what bounds its error: with r = q/p and q - p
+  /// rounded (u each), Log within 4 ulp and the FMA, u (|q - p| + p + 8 p |ln r| + t).
+  /// Only the vectors of the series (all near) keep their excess exact; the others add
+  /// 33 u |q - p| (the block's plain sum) to the bound.
+  HWY_INLINE void add_fast(DF64 d, VF64 x, VF64 y) {
+    const auto diff = hn::Sub(y, x);
+    acc_p = hn::Add(acc_p, x);
+    const auto r = hn::Div(y, x);
+    range_r.see(r);
+    const auto near = kl_is_near(d, r);
+    if (hn::AllTrue(d, near)) {
+      block_excess.add(diff);
+      acc_t = hn::Add(acc_t, kl_near(d, x, y, diff));
+      return;
+    }
+    acc_e = hn::Add(acc_e, diff);
+    const auto log_r = LogNormal(d, r);
+    const auto t = hn::NegMulAdd(x, log_r, diff);
+    acc_t = hn::Add(acc_t, t);
+    if (hn::AllFalse(d, near)) {
+      acc_lin = hn::MulAdd(hn::Abs(diff), hn::Set(d, 17.0), acc_lin);
+    } else {
+      acc_lin = hn::Add(acc_lin, hn::MulAdd(hn::Abs(diff), hn::Set(d, 18.0), hn::Add(x, t)));
+      acc_log = hn::MulAdd(x, hn::Abs(log_r), acc_log);
+    }
+  }
   HWY_INLINE bool normal_then_reset(DF64 d) { return range_r.ok_then_reset(d); }
   HWY_INLINE void reset(DF64 d) {
-    acc_t = acc_p = hn::Zero(d);
+    acc_t = acc_p = acc_lin = acc_log = acc_e = hn::Zero(d);
     block_excess = lane_sum<DF64>(d);
   }
   HWY_INLINE void flush(DF64 d) {
     terms.add(acc_t);
     mass_p.add(acc_p);
+    bound_lin.add(acc_lin);
+    bound_log.add(acc_log);
     excess.add(block_excess.hi);
     excess.lo = hn::Add(excess.lo, block_excess.lo);
+    excess.add(acc_e);
     reset(d);
   }
 
@@ -635,15 +679,22 @@ struct kl_state {
     excess.into(d, out.excess);
     out.mass_q = out.mass_p;
     out.mass_q.add(out.excess);
+    dd lin;
+    dd log;
+    bound_lin.into(d, lin);
+    bound_log.into(d, log);
+    out.error_bound = 0x1p-52 * (lin.value() + 5.0 * log.value());
     if (!hn::AllFalse(d, infinite)) out.flags |= kInfinite;
     return out;
   }
 };
 
-// Blocks as for cross entropy; the fast path needs p, q and q/p normal.
+// Blocks as for cross entropy; the fast path needs p, q and q/p normal. kFast takes
+// kl_state::add_fast (KlF64Fast) instead of add_normal (KlF64).
 
-partial KlF64(const double* HWY_RESTRICT p, const double* HWY_RESTRICT q, std::size_t n, double sp,
-              double sq) {
+template <bool kFast>
+partial kl_f64(const double* HWY_RESTRICT p, const double* HWY_RESTRICT q, std::size_t n, double sp,
+               double sq) {
   const DF64 d;
   const auto div_p = hn::Set(d, sp);
   const auto div_q = hn::Set(d, sq);
@@ -666,7 +717,11 @@ partial KlF64(const double* HWY_RESTRICT p, const double* HWY_RESTRICT q, std::s
         const auto y = divide_if<DF64>(scaled_q, hn::LoadU(d, q + i), div_q);
         range_p.see(x);
         range_q.see(y);
-        state.add_normal(d, x, y);
+        if constexpr (kFast) {
+          state.add_fast(d, x, y);
+        } else {
+          state.add_normal(d, x, y);
+        }
       },
       [&](std::size_t i) HWY_ATTR { careful(hn::LoadU(d, p + i), hn::LoadU(d, q + i)); },
       [&]() HWY_ATTR {
@@ -683,6 +738,15 @@ partial KlF64(const double* HWY_RESTRICT p, const double* HWY_RESTRICT q, std::s
   if (valid_p.bad(d)) out.flags |= kBadP;
   if (valid_q.bad(d)) out.flags |= kBadQ;
   return out;
+}
+
+partial KlF64(const double* HWY_RESTRICT p, const double* HWY_RESTRICT q, std::size_t n, double sp,
+              double sq) {
+  return kl_f64<false>(p, q, n, sp, sq);
+}
+partial KlF64Fast(const double* HWY_RESTRICT p, const double* HWY_RESTRICT q, std::size_t n,
+                  double sp, double sq) {
+  return kl_f64<true>(p, q, n, sp, sq);
 }
 
 partial KlF32(const float* HWY_RESTRICT p, const float* HWY_RESTRICT q, std::size_t n, double sp,
@@ -736,97 +800,6 @@ partial KlF32(const float* HWY_RESTRICT p, const float* HWY_RESTRICT q, std::siz
   return out;
 }
 
-// ---- KL of doubles, fast: no series near p = q -----------------------------------
-//
-// Each term is (q - p) - p ln(q/p), one division and one Log, and no mask. Near p = q
-// that cancels, so the kernel also sums what bounds its error: with r = q/p rounded
-// (u), Log within 4 ulp, the FMA, q - p (u) and the block sums (33 u),
-// |error| <= 2^-52 (40 sum |q - p| + sum p + 5 sum p |ln r| + 40 sum t). The caller
-// takes the result where that bound is small beside it, and runs KlF64 otherwise:
-// distributions that nearly agree, whose terms the series must keep.
-
-partial KlF64Fast(const double* HWY_RESTRICT p, const double* HWY_RESTRICT q, std::size_t n,
-                  double sp, double sq) {
-  const DF64 d;
-  const auto div_p = hn::Set(d, sp);
-  const auto div_q = hn::Set(d, sq);
-  const bool scaled_p = sp != 1.0;
-  const bool scaled_q = sq != 1.0;
-  kl_state state(d);  // the blocks that the careful path redoes
-  validity<DF64> valid_p(d);
-  validity<DF64> valid_q(d);
-  block_range<DF64, /*kZeroOk=*/false> range(d);
-  block_range<DF64, /*kZeroOk=*/false> range_r(d);
-  lane_sum<DF64> terms(d);
-  lane_sum<DF64> mass_p(d);
-  lane_sum<DF64> excess(d);
-  lane_sum<DF64> abs_diff(d);
-  lane_sum<DF64> p_log(d);
-  auto acc_t = hn::Zero(d);
-  auto acc_p = hn::Zero(d);
-  auto acc_e = hn::Zero(d);
-  auto acc_a = hn::Zero(d);
-  auto acc_l = hn::Zero(d);
-  const auto zero_block = [&]() HWY_ATTR { acc_t = acc_p = acc_e = acc_a = acc_l = hn::Zero(d); };
-  const auto careful = [&](VF64 x, VF64 y) HWY_ATTR {
-    valid_p.see(x);
-    valid_q.see(y);
-    state.add(d, divide_if<DF64>(scaled_p, x, div_p), divide_if<DF64>(scaled_q, y, div_q));
-  };
-  checked_blocks(
-      n, hn::Lanes(d),
-      [&](std::size_t i) HWY_ATTR {
-        const auto x = divide_if<DF64>(scaled_p, hn::LoadU(d, p + i), div_p);
-        const auto y = divide_if<DF64>(scaled_q, hn::LoadU(d, q + i), div_q);
-        range.see(x);
-        range.see(y);
-        const auto diff = hn::Sub(y, x);
-        const auto r = hn::Div(y, x);
-        range_r.see(r);
-        const auto log_r = LogNormal(d, r);
-        acc_t = hn::Add(acc_t, hn::NegMulAdd(x, log_r, diff));
-        acc_p = hn::Add(acc_p, x);
-        acc_e = hn::Add(acc_e, diff);
-        acc_a = hn::Add(acc_a, hn::Abs(diff));
-        acc_l = hn::MulAdd(x, hn::Abs(log_r), acc_l);
-      },
-      [&](std::size_t i) HWY_ATTR { careful(hn::LoadU(d, p + i), hn::LoadU(d, q + i)); },
-      [&]() HWY_ATTR {
-        const bool ok = range.ok_then_reset(d);
-        return range_r.ok_then_reset(d) && ok;
-      },
-      zero_block,
-      [&]() HWY_ATTR {
-        terms.add(acc_t);
-        mass_p.add(acc_p);
-        excess.add(acc_e);
-        abs_diff.add(acc_a);
-        p_log.add(acc_l);
-        zero_block();
-        state.flush(d);
-      },
-      [&](std::size_t i, std::size_t count) HWY_ATTR {
-        careful(hn::Load(d, padded(p + i, count).v), hn::Load(d, padded(q + i, count).v));
-      });
-  partial out = state.finish(d);
-  partial fast;
-  terms.into(d, fast.terms);
-  mass_p.into(d, fast.mass_p);
-  excess.into(d, fast.excess);
-  fast.mass_q = fast.mass_p;
-  fast.mass_q.add(fast.excess);
-  dd a;
-  dd l;
-  abs_diff.into(d, a);
-  p_log.into(d, l);
-  fast.error_bound = 0x1p-52 * (40.0 * a.value() + fast.mass_p.value() + 5.0 * l.value() +
-                                40.0 * fast.terms.value());
-  out.merge(fast);
-  if (valid_p.bad(d)) out.flags |= kBadP;
-  if (valid_q.bad(d)) out.flags |= kBadQ;
-  return out;
-}
-
 // ---- KL of float inputs with float terms (AVX-512) ------------------------------
 //
 // The KL term of float lanes with p and q in [2^-100, 2^24] (so that q/p is normal) is
@@ -846,10 +819,9 @@ constexpr float kKlFloatMin = 0x1p-100F;
 constexpr float kKlFloatMax = 0x1p24F;
 
 /// The KL term p ln(p/q) + q - p of float lanes x = p, y = q in [kKlFloatMin,
-/// kKlFloatMax] (other lanes give unspecified values).
-HWY_INLINE VF32 kl_float_term(DF32 df, VF32 x, VF32 y) {
+/// kKlFloatMax], r = y / x (other lanes give unspecified values).
+HWY_INLINE VF32 kl_float_term(DF32 df, VF32 x, VF32 y, VF32 r) {
   const auto d = hn::Sub(y, x);
-  const auto r = hn::Div(y, x);
   const auto near = hn::And(hn::Ge(r, hn::Set(df, 0.25F)), hn::Le(r, hn::Set(df, 4.0F)));
   VF32 t = d;
   if (!hn::AllFalse(df, near)) {
@@ -890,11 +862,22 @@ partial KlF32Fast(const float* HWY_RESTRICT p, const float* HWY_RESTRICT q, std:
       acc_p = hn::Add(acc_p, hn::Add(px.lo, px.hi));
       acc_q = hn::Add(acc_q, hn::Add(py.lo, py.hi));
     };
-    const auto add_term = [&](VF32 x, VF32 y) HWY_ATTR {
-      range.see(x);
-      range.see(y);
-      const promoted pt = promote(d, kl_float_term(df, x, y));
+    std::size_t float_terms = 0;  // at least those in the sums (a block redone keeps its count)
+    const auto add_term = [&](VF32 x, VF32 y, VF32 r) HWY_ATTR {
+      float_terms += hn::Lanes(df);
+      const promoted pt = promote(d, kl_float_term(df, x, y, r));
       acc_t = hn::Add(acc_t, hn::Add(pt.lo, pt.hi));
+    };
+    // A vector whose q/p all lie in [0.8, 1.25] takes the exact series in double: where
+    // p and q agree that closely D may be tiny beside the float terms' bound.
+    const auto all_near = [&](VF32 r) HWY_ATTR {
+      return hn::AllTrue(df, hn::And(hn::Ge(r, hn::Set(df, 0.8F)), hn::Le(r, hn::Set(df, 1.25F))));
+    };
+    const auto add_exact = [&](VF32 x, VF32 y) HWY_ATTR {
+      const promoted px = promote(d, x);
+      const promoted py = promote(d, y);
+      state.add_normal(d, px.lo, py.lo);
+      state.add_normal(d, px.hi, py.hi);
     };
     const auto careful = [&](VF32 x, VF32 y) HWY_ATTR {
       valid_p.see(x);
@@ -909,22 +892,36 @@ partial KlF32Fast(const float* HWY_RESTRICT p, const float* HWY_RESTRICT q, std:
         n, hn::Lanes(df),
         [&](std::size_t i) HWY_ATTR {
           if (HWY_LIKELY(!scaled)) {
+            const auto x = hn::LoadU(df, p + i);
+            const auto y = hn::LoadU(df, q + i);
+            range.see(x);
+            range.see(y);
+            const auto r = hn::Div(y, x);
+            if (HWY_UNLIKELY(all_near(r))) return add_exact(x, y);
             // The halves load straight into the conversions.
             const std::size_t half = hn::Lanes(dh);
             add_masses({hn::PromoteTo(d, hn::LoadU(dh, p + i)),
                         hn::PromoteTo(d, hn::LoadU(dh, p + i + half))},
                        {hn::PromoteTo(d, hn::LoadU(dh, q + i)),
                         hn::PromoteTo(d, hn::LoadU(dh, q + i + half))});
-            add_term(hn::LoadU(df, p + i), hn::LoadU(df, q + i));
+            add_term(x, y, r);
           } else {
             const auto x = hn::Div(hn::LoadU(df, p + i), div_p);
             const auto y = hn::Div(hn::LoadU(df, q + i), div_q);
+            range.see(x);
+            range.see(y);
+            const auto r = hn::Div(y, x);
+            if (HWY_UNLIKELY(all_near(r))) return add_exact(x, y);
             add_masses(promote(d, x), promote(d, y));
-            add_term(x, y);
+            add_term(x, y, r);
           }
         },
         [&](std::size_t i) HWY_ATTR { careful(hn::LoadU(df, p + i), hn::LoadU(df, q + i)); },
-        [&]() HWY_ATTR { return range.within_then_reset(df, kKlFloatMin, kKlFloatMax); },
+        [&]() HWY_ATTR {
+          // Both reset, whatever the first says.
+          const bool ok = range.within_then_reset(df, kKlFloatMin, kKlFloatMax);
+          return state.normal_then_reset(d) && ok;
+        },
         zero_block,
         [&]() HWY_ATTR {
           terms.add(acc_t);
@@ -945,7 +942,8 @@ partial KlF32Fast(const float* HWY_RESTRICT p, const float* HWY_RESTRICT q, std:
     fast.excess.add(-fast.mass_p.hi);
     fast.excess.lo -= fast.mass_p.lo;
     // The terms are >= 0: their errors add up to at most kKlFloatTermError of their sum.
-    fast.error_bound = kKlFloatTermError * fast.terms.value() + double(n) * kKlFloatTermUnderflow +
+    fast.error_bound = kKlFloatTermError * fast.terms.value() +
+                       double(float_terms) * kKlFloatTermUnderflow +
                        kKlFloatExcessError * (fast.mass_p.value() + fast.mass_q.value());
     out.merge(fast);
     if (valid_p.bad(df)) out.flags |= kBadP;
@@ -969,7 +967,9 @@ bool KlFloatTermsF32(const float* HWY_RESTRICT p, const float* HWY_RESTRICT q,
       padded<float> x(p + i, count);
       padded<float> y(q + i, count);
       for (std::size_t k = count; k < lanes; ++k) x.v[k] = y.v[k] = 1.0F;
-      hn::Store(kl_float_term(df, hn::Load(df, x.v), hn::Load(df, y.v)), df, x.v);
+      const auto vx = hn::Load(df, x.v);
+      const auto vy = hn::Load(df, y.v);
+      hn::Store(kl_float_term(df, vx, vy, hn::Div(vy, vx)), df, x.v);
       std::memcpy(t + i, x.v, count * sizeof(float));
     }
     return true;
