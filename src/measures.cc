@@ -86,9 +86,6 @@ double evaluate(std::span<const T> p, std::span<const T> q, const options& opt,
   double sq = 1.0;
   if constexpr (M != measure::entropy) sq = divisor_of(q, opt, row_of(kQ, row));
 
-  const auto kl = [&](std::size_t b, std::size_t n) {
-    return kernels::kl_divergence(p.data() + b, q.data() + b, n, sp, sq);
-  };
   partial s = detail::reduce_chunks(p.size(), [&](std::size_t b, std::size_t n) {
     if constexpr (M == measure::entropy) {
       return kernels::entropy(p.data() + b, n, sp);
@@ -100,7 +97,9 @@ double evaluate(std::span<const T> p, std::span<const T> q, const options& opt,
   });
   if constexpr (M == measure::kl_divergence) {
     if (s.error_bound > 0.0 && s.flags == 0 && !kl_fast_stands<T>(s)) {
-      s = detail::reduce_chunks(p.size(), kl);
+      s = detail::reduce_chunks(p.size(), [&](std::size_t b, std::size_t n) {
+        return kernels::kl_divergence(p.data() + b, q.data() + b, n, sp, sq);
+      });
     }
   }
   check_partial(s, p, q, opt, row);

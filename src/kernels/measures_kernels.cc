@@ -628,6 +628,20 @@ struct kl_state {
     acc_p = hn::Add(acc_p, x);
     acc_t = hn::Add(acc_t, kl_terms_normal(d, x, y, diff, range_r));
   }
+  /// add and add_normal of float lanes, promoted (the second half is zero on the
+  /// one-lane target, where it adds nothing).
+  HWY_INLINE void add(DF64 d, VF32 x, VF32 y) {
+    const promoted px = promote(d, x);
+    const promoted py = promote(d, y);
+    add(d, px.lo, py.lo);
+    add(d, px.hi, py.hi);
+  }
+  HWY_INLINE void add_normal(DF64 d, VF32 x, VF32 y) {
+    const promoted px = promote(d, x);
+    const promoted py = promote(d, y);
+    add_normal(d, px.lo, py.lo);
+    add_normal(d, px.hi, py.hi);
+  }
   /// add_normal, but a vector whose lanes are neither all near nor all far takes
   /// (q - p) - p ln(q/p) in every lane, one division and a log instead of two divisions,
   /// a log and the series, and adds what bounds its error: with r = q/p and q - p
@@ -767,10 +781,7 @@ partial KlF32(const float* HWY_RESTRICT p, const float* HWY_RESTRICT q, std::siz
   const auto careful = [&](VF32 x, VF32 y) HWY_ATTR {
     valid_p.see(x);
     valid_q.see(y);
-    const promoted px = promote(d, divide_if<DF32>(scaled_p, x, div_p));
-    const promoted py = promote(d, divide_if<DF32>(scaled_q, y, div_q));
-    state.add(d, px.lo, py.lo);
-    state.add(d, px.hi, py.hi);
+    state.add(d, divide_if<DF32>(scaled_p, x, div_p), divide_if<DF32>(scaled_q, y, div_q));
   };
   checked_blocks(
       n, hn::Lanes(df),
@@ -779,10 +790,7 @@ partial KlF32(const float* HWY_RESTRICT p, const float* HWY_RESTRICT q, std::siz
         const auto y = divide_if<DF32>(scaled_q, hn::LoadU(df, q + i), div_q);
         range_p.see(x);
         range_q.see(y);
-        const promoted px = promote(d, x);
-        const promoted py = promote(d, y);
-        state.add_normal(d, px.lo, py.lo);
-        state.add_normal(d, px.hi, py.hi);
+        state.add_normal(d, x, y);
       },
       [&](std::size_t i) HWY_ATTR { careful(hn::LoadU(df, p + i), hn::LoadU(df, q + i)); },
       [&]() HWY_ATTR {
@@ -847,8 +855,10 @@ partial KlF32Fast(const float* HWY_RESTRICT p, const float* HWY_RESTRICT q, std:
     const hn::Half<DF32> dh;
     const auto div_p = hn::Set(df, static_cast<float>(sp));
     const auto div_q = hn::Set(df, static_cast<float>(sq));
-    const bool scaled = sp != 1.0 || sq != 1.0;
-    kl_state state(d);  // the blocks that the careful path redoes
+    const bool scaled_p = sp != 1.0;
+    const bool scaled_q = sq != 1.0;
+    // Vectors that take the double series, and blocks that the careful path redoes.
+    kl_state state(d);
     validity<DF32> valid_p(df);
     validity<DF32> valid_q(df);
     block_range<DF32, /*kZeroOk=*/false> range(df);
@@ -858,63 +868,46 @@ partial KlF32Fast(const float* HWY_RESTRICT p, const float* HWY_RESTRICT q, std:
     auto acc_t = hn::Zero(d);
     auto acc_p = hn::Zero(d);
     auto acc_q = hn::Zero(d);
-    const auto add_masses = [&](promoted px, promoted py) HWY_ATTR {
-      acc_p = hn::Add(acc_p, hn::Add(px.lo, px.hi));
-      acc_q = hn::Add(acc_q, hn::Add(py.lo, py.hi));
-    };
     std::size_t float_terms = 0;  // at least those in the sums (a block redone keeps its count)
-    const auto add_term = [&](VF32 x, VF32 y, VF32 r) HWY_ATTR {
-      float_terms += hn::Lanes(df);
-      const promoted pt = promote(d, kl_float_term(df, x, y, r));
-      acc_t = hn::Add(acc_t, hn::Add(pt.lo, pt.hi));
-    };
-    // A vector whose q/p all lie in [0.8, 1.25] takes the exact series in double: where
-    // p and q agree that closely D may be tiny beside the float terms' bound.
-    const auto all_near = [&](VF32 r) HWY_ATTR {
-      return hn::AllTrue(df, hn::And(hn::Ge(r, hn::Set(df, 0.8F)), hn::Le(r, hn::Set(df, 1.25F))));
-    };
-    const auto add_exact = [&](VF32 x, VF32 y) HWY_ATTR {
-      const promoted px = promote(d, x);
-      const promoted py = promote(d, y);
-      state.add_normal(d, px.lo, py.lo);
-      state.add_normal(d, px.hi, py.hi);
-    };
     const auto careful = [&](VF32 x, VF32 y) HWY_ATTR {
       valid_p.see(x);
       valid_q.see(y);
-      const promoted px = promote(d, divide_if<DF32>(sp != 1.0, x, div_p));
-      const promoted py = promote(d, divide_if<DF32>(sq != 1.0, y, div_q));
-      state.add(d, px.lo, py.lo);
-      state.add(d, px.hi, py.hi);
+      state.add(d, divide_if<DF32>(scaled_p, x, div_p), divide_if<DF32>(scaled_q, y, div_q));
     };
     const auto zero_block = [&]() HWY_ATTR { acc_t = acc_p = acc_q = hn::Zero(d); };
     checked_blocks(
         n, hn::Lanes(df),
         [&](std::size_t i) HWY_ATTR {
-          if (HWY_LIKELY(!scaled)) {
-            const auto x = hn::LoadU(df, p + i);
-            const auto y = hn::LoadU(df, q + i);
-            range.see(x);
-            range.see(y);
-            const auto r = hn::Div(y, x);
-            if (HWY_UNLIKELY(all_near(r))) return add_exact(x, y);
+          const auto x = divide_if<DF32>(scaled_p, hn::LoadU(df, p + i), div_p);
+          const auto y = divide_if<DF32>(scaled_q, hn::LoadU(df, q + i), div_q);
+          range.see(x);
+          range.see(y);
+          const auto r = hn::Div(y, x);
+          // q/p all in [0.8, 1.25]: the exact series in double, since where p and q agree
+          // that closely D may be tiny beside the float terms' bound.
+          if (HWY_UNLIKELY(hn::AllTrue(
+                  df, hn::And(hn::Ge(r, hn::Set(df, 0.8F)), hn::Le(r, hn::Set(df, 1.25F)))))) {
+            state.add_normal(d, x, y);
+            return;
+          }
+          promoted px;
+          promoted py;
+          if (HWY_LIKELY(!scaled_p && !scaled_q)) {
             // The halves load straight into the conversions.
             const std::size_t half = hn::Lanes(dh);
-            add_masses({hn::PromoteTo(d, hn::LoadU(dh, p + i)),
-                        hn::PromoteTo(d, hn::LoadU(dh, p + i + half))},
-                       {hn::PromoteTo(d, hn::LoadU(dh, q + i)),
-                        hn::PromoteTo(d, hn::LoadU(dh, q + i + half))});
-            add_term(x, y, r);
+            px = {hn::PromoteTo(d, hn::LoadU(dh, p + i)),
+                  hn::PromoteTo(d, hn::LoadU(dh, p + i + half))};
+            py = {hn::PromoteTo(d, hn::LoadU(dh, q + i)),
+                  hn::PromoteTo(d, hn::LoadU(dh, q + i + half))};
           } else {
-            const auto x = hn::Div(hn::LoadU(df, p + i), div_p);
-            const auto y = hn::Div(hn::LoadU(df, q + i), div_q);
-            range.see(x);
-            range.see(y);
-            const auto r = hn::Div(y, x);
-            if (HWY_UNLIKELY(all_near(r))) return add_exact(x, y);
-            add_masses(promote(d, x), promote(d, y));
-            add_term(x, y, r);
+            px = promote(d, x);
+            py = promote(d, y);
           }
+          const promoted pt = promote(d, kl_float_term(df, x, y, r));
+          float_terms += hn::Lanes(df);
+          acc_p = hn::Add(acc_p, hn::Add(px.lo, px.hi));
+          acc_q = hn::Add(acc_q, hn::Add(py.lo, py.hi));
+          acc_t = hn::Add(acc_t, hn::Add(pt.lo, pt.hi));
         },
         [&](std::size_t i) HWY_ATTR { careful(hn::LoadU(df, p + i), hn::LoadU(df, q + i)); },
         [&]() HWY_ATTR {
