@@ -135,6 +135,19 @@ void BM_kl_divergence_rows(benchmark::State& state) {
   set_bytes(state, (2 * rows * cols + rows) * sizeof(T), rows * cols);
 }
 
+// Byte entropy of random bytes (arg 0) or of a constant run (arg 1): the histogram's
+// best and worst case for its tables are both covered.
+void BM_byte_entropy(benchmark::State& state) {
+  const auto n = static_cast<std::size_t>(state.range(0));
+  auto data = big_alloc<std::byte>(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    data.get()[i] = static_cast<std::byte>(state.range(1) == 0 ? mix(i) : 0x41);
+  }
+  const std::span<const std::byte> bytes(data.get(), n);
+  for (auto _ : state) benchmark::DoNotOptimize(shannon::byte_entropy(bytes));
+  set_bytes(state, n, n);
+}
+
 // ---- sizes -----------------------------------------------------------------------
 
 // 4 KB / 400 KB (L2) / 4 MB (L3) / 40 MB / 400 MB per float array; the double sizes
@@ -167,6 +180,10 @@ BENCHMARK(BM_kl_divergence<float>)->Apply(sizes_f32);
 BENCHMARK(BM_kl_divergence<double>)->Apply(sizes_f64);
 BENCHMARK(BM_cross_entropy_loss_one_hot<float>)->Apply(sizes_f32);
 BENCHMARK(BM_cross_entropy_loss_one_hot<double>)->Apply(sizes_f64);
+BENCHMARK(BM_byte_entropy)
+    ->ArgNames({"n", "constant"})
+    ->ArgsProduct({{1000, 100000, 4000000, 400000000}, {0, 1}})
+    ->UseRealTime();
 BENCHMARK(BM_entropy_rows<float>)->Apply(row_shapes);
 BENCHMARK(BM_entropy_rows<double>)->Apply(row_shapes);
 BENCHMARK(BM_cross_entropy_rows<float>)->Apply(row_shapes);

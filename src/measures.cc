@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstddef>
 #include <limits>
+#include <string>
 #include <type_traits>
 #include <vector>
 
@@ -345,6 +346,81 @@ std::vector<float> entropy(matrix_view<float> p, const options& opt) {
   std::vector<float> out(p.rows);
   evaluate_rows<measure::entropy, float>(p, nullptr, std::span<float>(out), opt);
   return out;
+}
+
+
+// ---- byte entropy ---------------------------------------------------------------
+
+namespace {
+
+// Below this many bytes one core counts: a thread's start costs more than it saves.
+constexpr std::size_t kMinByteChunk = std::size_t{1} << 20;
+
+}  // namespace
+
+void add_byte_counts(std::span<const std::byte> data, byte_histogram& counts) {
+  const auto* p = reinterpret_cast<const unsigned char*>(data.data());
+  const std::size_t n = data.size();
+  const std::size_t threads = static_cast<std::size_t>(omp_get_max_threads());
+  if (n < 2 * kMinByteChunk || threads < 2 || omp_in_parallel()) {
+    kernels::byte_counts(p, n, counts.data());
+    return;
+  }
+  // Counts are integers: any split gives the same result, so one contiguous part per thread.
+  const std::size_t parts = std::min(threads, n / kMinByteChunk);
+  std::vector<byte_histogram> part_counts(parts, byte_histogram{});
+  const auto count = static_cast<std::ptrdiff_t>(parts);
+#pragma omp parallel for schedule(static, 1) num_threads(static_cast<int>(parts))
+  for (std::ptrdiff_t t = 0; t < count; ++t) {
+    const auto k = static_cast<std::size_t>(t);
+    const std::size_t begin = n / parts * k;
+    const std::size_t end = k + 1 == parts ? n : n / parts * (k + 1);
+    kernels::byte_counts(p + begin, end - begin, part_counts[k].data());
+  }
+  for (const byte_histogram& part : part_counts) {
+    for (std::size_t v = 0; v < counts.size(); ++v) counts[v] += part[v];
+  }
+}
+
+byte_histogram byte_counts(std::span<const std::byte> data) {
+  byte_histogram counts{};
+  add_byte_counts(data, counts);
+  return counts;
+}
+
+double entropy_of_counts(std::span<const std::uint64_t> counts, log_base base) {
+  if (counts.empty()) throw invalid_distribution("counts is empty: the entropy needs at least one count");
+  std::uint64_t total = 0;
+  for (std::size_t i = 0; i < counts.size(); ++i) {
+    if (__builtin_add_overflow(total, counts[i], &total)) {
+      throw invalid_distribution("counts sum past 2^64 - 1 at counts[" + std::to_string(i) +
+                                 "] = " + std::to_string(counts[i]));
+    }
+  }
+  if (total == 0) {
+    throw invalid_distribution("counts are all 0: the entropy needs at least one occurrence");
+  }
+  // Terms (c/N) ln(1 + (N - c)/c), each within a few ulp: N - c is exact in integers, so the
+  // logarithm keeps its relative precision also where one value dominates (c near N). All
+  // terms are positive and summed with Neumaier's compensation.
+  const auto n = static_cast<double>(total);
+  double sum = 0.0;
+  double compensation = 0.0;
+  for (const std::uint64_t c : counts) {
+    if (c == 0 || c == total) continue;
+    const auto cd = static_cast<double>(c);
+    const double term = (cd / n) * std::log1p(static_cast<double>(total - c) / cd);
+    const double t = sum + term;
+    compensation += std::fabs(sum) >= std::fabs(term) ? (sum - t) + term : (term - t) + sum;
+    sum = t;
+  }
+  return (sum + compensation) / base.ln();
+}
+
+double byte_entropy(std::span<const std::byte> data, log_base base) {
+  if (data.empty()) throw invalid_distribution("data is empty: byte entropy needs at least one byte");
+  const byte_histogram counts = byte_counts(data);
+  return entropy_of_counts(counts, base);
 }
 
 }  // namespace shannon

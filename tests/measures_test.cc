@@ -4,12 +4,16 @@
 #include <omp.h>
 
 #include <cmath>
+#include <cstdint>
+#include <span>
+#include <string>
 #include <limits>
 #include <numbers>
 #include <random>
 #include <vector>
 
 #include "exact.h"
+#include "kernels/kernels.h"
 #include "shannon/shannon.h"
 
 namespace shannon {
@@ -345,6 +349,113 @@ TEST(identities, one_hot_loss_is_kl_and_cross_entropy) {
   EXPECT_DOUBLE_EQ(cross_entropy_loss(q, 2), cross_entropy(p, q));
   EXPECT_DOUBLE_EQ(cross_entropy_loss(q, 2), kl_divergence(p, q));
   EXPECT_DOUBLE_EQ(cross_entropy_loss(q, 2, {.base = nats}), -std::log(0.6));
+}
+
+// ---- byte entropy ------------------------------------------------------------------
+
+/// -sum (c/N) ln(c/N) in quad precision, in nats.
+double exact_entropy_of_counts(std::span<const std::uint64_t> counts) {
+  test::quad total = 0;
+  for (const std::uint64_t c : counts) total += test::quad(c);
+  test::quad sum = 0;
+  for (const std::uint64_t c : counts) {
+    if (c != 0) sum -= test::quad(c) / total * logq(test::quad(c) / total);
+  }
+  return double(sum);
+}
+
+std::vector<std::byte> random_bytes(std::size_t n, std::mt19937_64& rng, unsigned values = 256) {
+  std::vector<std::byte> out(n);
+  for (auto& b : out) b = static_cast<std::byte>(rng() % values);
+  return out;
+}
+
+TEST(byte_entropy, counts_match_the_reference_at_every_length_and_offset) {
+  std::mt19937_64 rng(31);
+  const auto data = random_bytes(200, rng);
+  const std::vector<std::byte> run(200, std::byte{0xAB});
+  for (const auto* bytes : {&data, &run}) {
+    for (std::size_t offset = 0; offset < 8; ++offset) {
+      for (std::size_t n = 0; n + offset <= 120; ++n) {
+        const std::span<const std::byte> part(bytes->data() + offset, n);
+        byte_histogram expected{};
+        kernels::reference::byte_counts(reinterpret_cast<const unsigned char*>(part.data()), n,
+                                        expected.data());
+        EXPECT_EQ(byte_counts(part), expected) << "offset " << offset << ", n " << n;
+      }
+    }
+  }
+}
+
+TEST(byte_entropy, counts_do_not_depend_on_the_thread_count_and_add_up) {
+  std::mt19937_64 rng(32);
+  auto data = random_bytes(5'000'003, rng);
+  // A long run of one value in the middle, where the tables share one counter.
+  std::fill(data.begin() + 1'000'000, data.begin() + 3'000'000, std::byte{7});
+  byte_histogram expected{};
+  kernels::reference::byte_counts(reinterpret_cast<const unsigned char*>(data.data()), data.size(),
+                                  expected.data());
+  for (int threads : {1, 2, 7}) {
+    omp_set_num_threads(threads);
+    EXPECT_EQ(byte_counts(data), expected) << threads << " threads";
+  }
+  omp_set_num_threads(2);
+  byte_histogram pieces{};
+  add_byte_counts(std::span(data).first(12345), pieces);
+  add_byte_counts(std::span(data).subspan(12345), pieces);
+  EXPECT_EQ(pieces, expected);
+}
+
+TEST(byte_entropy, is_within_its_bound_of_the_exact_value) {
+  std::mt19937_64 rng(33);
+  const std::vector<std::vector<std::uint64_t>> cases{
+      {1, 1},                                   // 1 bit
+      {1, 2, 3, 4, 5},                          //
+      {999'999'999'999, 1},                     // one value dominates: ln(N/c) is tiny
+      {(1ULL << 62) + 1, 3, 1ULL << 40, 5},     // beyond 2^53
+      {0, 0, 17, 0},                            // zeros add nothing
+      std::vector<std::uint64_t>(256, 1000),    // uniform: 8 bits
+      std::vector<std::uint64_t>(100000, 1)};   // many terms
+  for (const auto& counts : cases) {
+    const double exact = exact_entropy_of_counts(counts);
+    EXPECT_LE(test::relative_error(entropy_of_counts(counts, nats), exact), 4e-15) << counts.size();
+    EXPECT_LE(test::relative_error(entropy_of_counts(counts), exact / std::numbers::ln2), 4e-15);
+  }
+  for (unsigned values : {1U, 2U, 3U, 17U, 256U}) {
+    const auto data = random_bytes(300'001, rng, values);
+    const byte_histogram counts = byte_counts(data);
+    const double exact = exact_entropy_of_counts(counts);
+    const double h = byte_entropy(data, nats);
+    if (values == 1) {
+      EXPECT_EQ(h, 0.0);
+    } else {
+      EXPECT_LE(test::relative_error(h, exact), 4e-15) << values;
+    }
+    // The same number as the entropy of the normalized counts, within that measure's bound.
+    std::vector<double> p(counts.begin(), counts.end());
+    EXPECT_NEAR(byte_entropy(data), entropy(p, {.normalize = true}), 1e-12 * 8) << values;
+  }
+  EXPECT_LE(test::relative_error(entropy_of_counts(std::vector<std::uint64_t>(256, 3)), 8.0), 4e-15);
+  EXPECT_EQ(entropy_of_counts(std::vector<std::uint64_t>{0, 9, 0}), 0.0);
+}
+
+TEST(byte_entropy, bad_input_names_the_problem) {
+  const auto message = [](auto&& f) {
+    try {
+      f();
+    } catch (const invalid_distribution& e) {
+      return std::string(e.what());
+    }
+    return std::string("no invalid_distribution thrown");
+  };
+  EXPECT_EQ(message([] { (void)byte_entropy({}); }),
+            "data is empty: byte entropy needs at least one byte");
+  EXPECT_EQ(message([] { (void)entropy_of_counts({}); }),
+            "counts is empty: the entropy needs at least one count");
+  EXPECT_EQ(message([] { (void)entropy_of_counts(std::vector<std::uint64_t>{0, 0}); }),
+            "counts are all 0: the entropy needs at least one occurrence");
+  EXPECT_EQ(message([] { (void)entropy_of_counts(std::vector<std::uint64_t>{1, ~0ULL, 2}); }),
+            "counts sum past 2^64 - 1 at counts[1] = 18446744073709551615");
 }
 
 }  // namespace

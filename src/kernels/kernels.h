@@ -94,6 +94,10 @@ void log_normal(const float* x, float* out, std::size_t n);
 /// false (t untouched) where the target forms no float terms. Exposed for its tests.
 bool kl_float_terms(const float* p, const float* q, float* t, std::size_t n);
 
+/// Adds the occurrences of each byte value of p[0, n) to counts[0, 256); plain C++ (a
+/// scatter of increments, which no x86 vector ISA does faster than scalar tables).
+void byte_counts(const unsigned char* p, std::size_t n, std::uint64_t* counts);
+
 /// Plain scalar implementations of the same contracts with <cmath>: the oracle of the tests.
 namespace reference {
 partial mass(const double* p, std::size_t n);
@@ -106,6 +110,7 @@ partial kl_divergence(const double* p, const double* q, std::size_t n, double sp
 partial kl_divergence(const float* p, const float* q, std::size_t n, double sp, double sq);
 unsigned information(const double* p, double* out, std::size_t n, double sp, double ln_b);
 unsigned information(const float* p, float* out, std::size_t n, double sp, double ln_b);
+void byte_counts(const unsigned char* p, std::size_t n, std::uint64_t* counts);
 }  // namespace reference
 
 /// Applies SHANNON_FORCE_ISA once; every dispatched kernel calls it first.

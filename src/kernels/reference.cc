@@ -128,4 +128,8 @@ unsigned information(const float* p, float* out, std::size_t n, double sp, doubl
   return information_impl(p, out, n, sp, ln_b);
 }
 
+void byte_counts(const unsigned char* p, std::size_t n, std::uint64_t* counts) {
+  for (std::size_t i = 0; i < n; ++i) ++counts[p[i]];
+}
+
 }  // namespace shannon::kernels::reference
