@@ -1,7 +1,9 @@
 // Reading arrays of numbers from .npy, CSV and text files, as the CLI does.
 #pragma once
 
+#include <array>
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -53,5 +55,11 @@ array read_text(const std::string& path);
 /// inline list such as "0.5,0.25,0.25" (errors name "argument"); any other spec throws
 /// parse_error "<spec>: cannot open: No such file or directory (nor is it a list of numbers)".
 array read_array(const std::string& spec);
+
+/// The occurrences of each byte value in the file at `path` ("-": standard input), as
+/// shannon::byte_counts counts them, without holding the file in memory: a regular file is
+/// mapped a window at a time, anything else read in pieces. Throws parse_error naming the
+/// file when it cannot be opened or read (a directory, a missing file).
+std::array<std::uint64_t, 256> count_file_bytes(const std::string& path);
 
 }  // namespace shannon::io

@@ -9,6 +9,7 @@ import subprocess
 
 import numpy as np
 import pytest
+import scipy.stats
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 CLI = os.environ.get("SHANNON_CLI", str(ROOT / "build" / "bin" / "shannon"))
@@ -464,3 +465,66 @@ def test_demo_trains_a_classifier():
     assert len(rows) >= 8
     assert losses == sorted(losses, reverse=True) and losses[0] > 2 * losses[-1]
     assert accuracy[-1] > accuracy[0] + 30
+
+
+# ---- entropy --bytes: the byte values of a file -----------------------------------
+
+
+def byte_entropy_bits(data):
+    """SciPy's entropy of the byte counts, the reference."""
+    counts = np.bincount(np.frombuffer(data, dtype=np.uint8), minlength=256)
+    return float(scipy.stats.entropy(counts, base=2))
+
+
+def test_byte_entropy_of_files(tmp_path):
+    rng = np.random.default_rng(5)
+    # Skewed bytes, and a file past one 32 MiB mapping window.
+    skewed = rng.geometric(0.05, size=100_003).clip(max=255).astype(np.uint8).tobytes()
+    big = rng.integers(0, 200, size=(32 << 20) + 12_345, dtype=np.uint8).tobytes()
+    for name, data in [("skewed.bin", skewed), ("big.bin", big), ("one.bin", b"x")]:
+        path = tmp_path / name
+        path.write_bytes(data)
+        doc = json_of("entropy", "--bytes", path)
+        assert doc["measure"] == "byte_entropy"
+        assert doc["value"] == pytest.approx(byte_entropy_bits(data), rel=1e-14, abs=0)
+        assert doc["bytes"] == len(data)
+        assert doc["distinct"] == len(set(data))
+        assert doc["file"] == str(path)
+        assert (doc["unit"], doc["base"], doc["dtype"]) == ("bits", 2, "float64")
+    assert json_of("entropy", "--bytes", tmp_path / "one.bin")["value"] == 0
+
+
+def test_byte_entropy_human_output_and_base(tmp_path):
+    path = tmp_path / "ab.txt"
+    path.write_bytes(b"abab")
+    assert ok("entropy", "--bytes", path).strip() == (
+        f"H(bytes of {path}) = 1 bits per byte (4 bytes, 2 of the 256 values occur)"
+    )
+    assert json_of("entropy", "--bytes", path, "--base", "nats")["value"] == pytest.approx(
+        math.log(2), rel=1e-15
+    )
+
+
+def test_byte_entropy_of_binary_stdin():
+    data = bytes(range(256)) * 3 + b"\x00\xff\n"
+    proc = subprocess.run(
+        [CLI, "entropy", "--bytes", "-", "--json"], input=data, capture_output=True, timeout=30
+    )
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["file"] == "<stdin>"
+    assert doc["bytes"] == len(data)
+    assert doc["value"] == pytest.approx(byte_entropy_bits(data), rel=1e-14, abs=0)
+
+
+def test_byte_entropy_errors(tmp_path):
+    (tmp_path / "empty.bin").write_bytes(b"")
+    err = data_error("entropy", "--bytes", tmp_path / "empty.bin")
+    assert "empty.bin is empty: byte entropy needs at least one byte" in err
+    assert "cannot open: No such file or directory" in data_error(
+        "entropy", "--bytes", tmp_path / "missing.bin"
+    )
+    assert "cannot read: Is a directory" in data_error("entropy", "--bytes", tmp_path)
+    assert "--normalize does not apply to --bytes" in usage_error(
+        "entropy", "--bytes", tmp_path / "empty.bin", "--normalize"
+    )
