@@ -6,6 +6,7 @@
 #include <pybind11/stl.h>
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -189,6 +190,43 @@ void def_measures(py::module_& m) {
                     &shannon::kl_divergence)>,
       static_cast<void (*)(shannon::matrix_view<T>, shannon::matrix_view<T>, std::span<T>,
                            const shannon::options&)>(&shannon::kl_divergence));
+}
+
+// ---- byte entropy ------------------------------------------------------------------
+
+/// Calls f with the bytes of a buffer of single bytes, 1-D and contiguous (the Python side
+/// casts any bytes-like object to one), the GIL released.
+template <class F>
+auto with_bytes(const py::buffer& data, F&& f) {
+  const py::buffer_info info = data.request();
+  if (info.itemsize != 1 || info.ndim != 1 || (info.size > 1 && info.strides[0] != 1)) {
+    throw py::value_error("data must be a contiguous 1-D buffer of single bytes");
+  }
+  const std::span<const std::byte> bytes(static_cast<const std::byte*>(info.ptr),
+                                         static_cast<std::size_t>(info.size));
+  py::gil_scoped_release release;
+  return f(bytes);
+}
+
+void def_byte_entropy(py::module_& m) {
+  m.def(
+      "byte_counts",
+      [](const py::buffer& data) {
+        const shannon::byte_histogram counts =
+            with_bytes(data, [](std::span<const std::byte> b) { return shannon::byte_counts(b); });
+        py::array_t<std::uint64_t> out(static_cast<py::ssize_t>(counts.size()));
+        std::copy(counts.begin(), counts.end(), out.mutable_data());
+        return out;
+      },
+      py::arg("data"));
+  m.def(
+      "byte_entropy",
+      [](const py::buffer& data, const py::object& base) {
+        const shannon::log_base b = to_base(base);
+        return with_bytes(data,
+                          [b](std::span<const std::byte> d) { return shannon::byte_entropy(d, b); });
+      },
+      py::arg("data"), py::arg("base"));
 }
 
 // ---- memory for returned gradients ----------------------------------------------------
@@ -449,6 +487,7 @@ PYBIND11_MODULE(_shannon, m) {
 
   def_measures<double>(m);
   def_measures<float>(m);
+  def_byte_entropy(m);
   def_losses<double>(m);
   def_losses<float>(m);
 }

@@ -43,6 +43,8 @@ __all__ = [
     "entropy",
     "cross_entropy",
     "kl_divergence",
+    "byte_entropy",
+    "byte_counts",
     "cross_entropy_loss",
     "kl_div_loss",
     "binary_cross_entropy_with_logits",
@@ -271,6 +273,55 @@ def entropy(
         return _ext.entropy_1d(np.ascontiguousarray(a), b, norm, unchecked)
     rows, lead = _rows(a, ax)
     return _ext.entropy_rows(rows, b, norm, unchecked).reshape(lead)
+
+
+def _bytes_of(data: Any) -> memoryview:
+    """``data`` as a flat memoryview of unsigned bytes, without a copy where it is contiguous."""
+    if isinstance(data, str):
+        raise ValueError("data is a str: byte entropy counts bytes; encode it first (data.encode())")
+    try:
+        view = memoryview(data)
+    except TypeError:
+        raise ValueError(
+            "data must be bytes-like (bytes, bytearray, memoryview, mmap or an array of 1-byte "
+            f"items such as uint8), got {type(data).__name__}"
+        ) from None
+    if view.itemsize != 1:
+        raise ValueError(
+            f"data has items of {view.itemsize} bytes (format {view.format!r}): byte entropy "
+            "counts single bytes; to count the raw bytes of an array pass arr.view(np.uint8)"
+        )
+    if not view.c_contiguous:
+        view = memoryview(np.ascontiguousarray(view))
+    return view.cast("B") if view.ndim != 1 or view.format != "B" else view
+
+
+def byte_entropy(data: Any, base: float | str = 2) -> float:
+    """Entropy of the byte values of ``data``, in bits per byte by default (0 to 8).
+
+    The distribution is that of the 256 byte values in ``data`` (``bytes``,
+    ``bytearray``, ``memoryview``, ``mmap.mmap`` or an array of 1-byte items such as
+    uint8; any shape). It is computed from the exact counts (``byte_counts``), within
+    4e-15 relative of the exact value: 8 bits for bytes that are all equally
+    frequent (random or well-compressed data), 0 for a single repeated value. Empty
+    ``data``, ``str`` (encode it first) and arrays of wider items raise ValueError.
+    Counting runs on all cores without the GIL and without copying ``data``.
+
+    >>> byte_entropy(b"abab")
+    1.0
+    """
+    return _ext.byte_entropy(_bytes_of(data), _base(base))
+
+
+def byte_counts(data: Any) -> np.ndarray:
+    """The occurrences of each byte value 0..255 in ``data``, a uint64 array of 256.
+
+    ``data`` as for ``byte_entropy``; empty data gives all zeros.
+
+    >>> int(byte_counts(b"abab")[ord("a")])
+    2
+    """
+    return _ext.byte_counts(_bytes_of(data))
 
 
 def _pair_measure(fn_1d, fn_rows, p, q, base, axis, normalize, check):

@@ -13,6 +13,8 @@ _FloatArray = NDArray[np.float32] | NDArray[np.float64]
 #: 2, math.e, 10 or any finite number > 1, or "bits", "nats", "e", "hartleys".
 _Base = float | str
 _Reduced = Literal["mean", "sum"]
+#: bytes, bytearray, memoryview, mmap, or an array of 1-byte items (uint8, int8, bool).
+_BytesLike = bytes | bytearray | memoryview | NDArray[np.uint8] | Any
 
 def version() -> str: ...
 def active_isa() -> str: ...
@@ -50,6 +52,8 @@ def kl_divergence(
     normalize: bool = False,
     check: bool = True,
 ) -> float | _FloatArray: ...
+def byte_counts(data: _BytesLike) -> NDArray[np.uint64]: ...
+def byte_entropy(data: _BytesLike, base: _Base = 2) -> float: ...
 
 # ---- losses --------------------------------------------------------------------
 
