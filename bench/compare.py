@@ -9,7 +9,8 @@ a table of times and ratios with the issue's targets marked met / NOT met, and
 writes every figure as JSON.
 
 Cases: entropy, cross entropy and KL divergence over 1e8 float32 and 5e7
-float64 (400 MB per array); the cross-entropy loss of logits, forward and
+float64 (400 MB per array); byte entropy of 4e8 random bytes in memory and of a
+file of them by the CLI (`shannon entropy --bytes`); the cross-entropy loss of logits, forward and
 forward+backward (a fresh gradient per call, and shannon writing into a
 gradient buffer allocated once, grad_out=), on [4096, 32768] and [65536, 1000]
 float32.
@@ -79,8 +80,9 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--scipy-reps", type=int, default=3,
                     help="timed runs of the fastest SciPy formulation, its 2 screening runs included "
                          "(default 3; 2 for the loss)")
-    ap.add_argument("--only", default="measures,loss",
-                    help="comma-separated sections: measures, loss (default both)")
+    ap.add_argument("--only", default="measures,bytes,loss",
+                    help="comma-separated sections: measures, bytes (byte entropy), loss "
+                         "(default all three)")
     ap.add_argument("--quick", action="store_true",
                     help="1/10 of the sizes, fewer runs, no retries: a smoke test, not a measurement")
     ap.add_argument("--busy", type=float, default=15.0, metavar="PCT",
@@ -450,6 +452,66 @@ def one_size(args, np, torch, shannon, bw: Bandwidth, results: list[dict[str, An
                  scipy_reps=args.scipy_reps, cache_fn=cache_fns[name], cache_scale=n / n_cache)
 
 
+def byte_cases(args, np, torch, shannon, bw: Bandwidth, results: list[dict[str, Any]],
+               cli: Path) -> None:
+    """Byte entropy of 4e8 random bytes: in memory (the Python module), and of a file of
+    them by the CLI (`shannon entropy --bytes FILE`: process start, mapping the file from
+    the page cache and counting), against NumPy/SciPy and PyTorch reading the same file."""
+    import scipy.stats
+
+    n = 400_000_000 // (10 if args.quick else 1)
+    label = "4e8" if not args.quick else f"{n:,}"
+    log(f"== byte entropy, n={n:,}: generating the bytes")
+    data = np.random.default_rng(20240502).integers(0, 256, n, dtype=np.uint8)
+    dt = torch.from_numpy(data)
+    cache = data[: 4 << 20]
+    bw.sample("before byte entropy")
+
+    def torch_entropy(counts) -> float:
+        return float(torch.special.entr(counts.double() / counts.sum()).sum())
+
+    run_case(args, bw, results, case=f"byte entropy n={label}", kind="measure", dtype="uint8",
+             shape=[n], bytes_read=n, bytes_written=0,
+             call="shannon.byte_entropy(a, base='e')",
+             shannon_fn=lambda: shannon.byte_entropy(data, base="e"),
+             torch_fns={"entr(bincount(a) / n).sum()":
+                            lambda: torch_entropy(torch.bincount(dt, minlength=256))},
+             scipy_fns={"scipy.stats.entropy(np.bincount(a))":
+                            lambda: float(scipy.stats.entropy(np.bincount(data, minlength=256)))},
+             tol=1e-12, scipy_reps=args.scipy_reps,
+             cache_fn=lambda: shannon.byte_entropy(cache, base="e"), cache_scale=n / cache.size)
+
+    if not cli.exists():
+        log(f"   skipped the CLI case: {cli} is missing")
+        return
+    path = args.json_dir / "byte-entropy-bench.bin"
+    try:
+        data.tofile(path)
+        del dt
+        del data
+        gc.collect()
+
+        def cli_entropy() -> float:
+            out = subprocess.run([str(cli), "entropy", "--bytes", str(path), "--base", "nats",
+                                  "--json"], check=True, capture_output=True, text=True)
+            return float(json.loads(out.stdout)["value"])
+
+        run_case(args, bw, results, case=f"byte entropy, CLI on a {n / 1e6:.0f} MB file",
+                 kind="measure", dtype="uint8", shape=[n], bytes_read=n, bytes_written=0,
+                 call="shannon entropy --bytes FILE --base nats --json",
+                 shannon_fn=cli_entropy,
+                 torch_fns={"entr(bincount(from_numpy(np.fromfile(FILE))) / n).sum()":
+                                lambda: torch_entropy(torch.bincount(
+                                    torch.from_numpy(np.fromfile(path, dtype=np.uint8)),
+                                    minlength=256))},
+                 scipy_fns={"scipy.stats.entropy(np.bincount(np.fromfile(FILE)))":
+                                lambda: float(scipy.stats.entropy(np.bincount(
+                                    np.fromfile(path, dtype=np.uint8), minlength=256)))},
+                 tol=1e-12, scipy_reps=args.scipy_reps)
+    finally:
+        path.unlink(missing_ok=True)
+
+
 def loss_available(np, shannon) -> str | None:
     """None when the batched cross_entropy_loss works, else why not."""
     if not hasattr(shannon, "cross_entropy_loss"):
@@ -694,9 +756,12 @@ def main() -> int:
     bw.sample("start", full=True)
 
     results: list[dict[str, Any]] = []
-    notes = ["byte entropy: not applicable yet, the CLI does not read files as bytes"]
+    notes: list[str] = []
     if "measures" in sections:
         measure_cases(args, np, torch, shannon, bw, results)
+    if "bytes" in sections:
+        args.json_dir = (args.json or (build / "bench-compare.json")).resolve().parent
+        byte_cases(args, np, torch, shannon, bw, results, build / "bin" / "shannon")
     if "loss" in sections:
         why = loss_available(np, shannon)
         if why is None:

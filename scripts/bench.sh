@@ -42,7 +42,7 @@ case "$mode" in
     exec "$build/bin/shannon_bandwidth" --table "$@"
     ;;
   compare)
-    cmake --build "$build" -j"$jobs" --target shannon_bandwidth _shannon
+    cmake --build "$build" -j"$jobs" --target shannon_bandwidth _shannon shannon_cli
     exec "$python" bench/compare.py --build "$build" "$@"
     ;;
 esac
