@@ -22,7 +22,9 @@ struct entropy_settings {
 
 /// `entropy --bytes FILE`: the entropy of the byte values of a file, in units per byte.
 void run_byte_entropy(const entropy_settings& s) {
-  if (s.common.normalize) throw usage_error("--normalize does not apply to --bytes (bytes are counted)");
+  if (s.common.normalize) {
+    throw usage_error("--normalize does not apply to --bytes (bytes are counted)");
+  }
   const options opt = s.common.to_options();
   const byte_histogram counts = io::count_file_bytes(s.p);
   const std::string name = s.p == "-" ? "<stdin>" : s.p;
@@ -32,7 +34,9 @@ void run_byte_entropy(const entropy_settings& s) {
     total += c;
     distinct += c != 0 ? 1 : 0;
   }
-  if (total == 0) throw invalid_distribution(name + " is empty: byte entropy needs at least one byte");
+  if (total == 0) {
+    throw invalid_distribution(name + " is empty: byte entropy needs at least one byte");
+  }
   const double h = entropy_of_counts(counts, opt.base);
   if (s.common.as_json) {
     json doc;

@@ -223,8 +223,8 @@ void def_byte_entropy(py::module_& m) {
       "byte_entropy",
       [](const py::buffer& data, const py::object& base) {
         const shannon::log_base b = to_base(base);
-        return with_bytes(data,
-                          [b](std::span<const std::byte> d) { return shannon::byte_entropy(d, b); });
+        return with_bytes(
+            data, [b](std::span<const std::byte> d) { return shannon::byte_entropy(d, b); });
       },
       py::arg("data"), py::arg("base"));
 }

@@ -348,7 +348,6 @@ std::vector<float> entropy(matrix_view<float> p, const options& opt) {
   return out;
 }
 
-
 // ---- byte entropy ---------------------------------------------------------------
 
 namespace {
@@ -370,7 +369,8 @@ void add_byte_counts(std::span<const std::byte> data, byte_histogram& counts) {
   const std::size_t parts = std::min(threads, n / kMinByteChunk);
   std::vector<byte_histogram> part_counts(parts, byte_histogram{});
   const auto count = static_cast<std::ptrdiff_t>(parts);
-#pragma omp parallel for schedule(static, 1) num_threads(static_cast<int>(parts))
+  const auto team = static_cast<int>(parts);
+#pragma omp parallel for schedule(static, 1) num_threads(team)
   for (std::ptrdiff_t t = 0; t < count; ++t) {
     const auto k = static_cast<std::size_t>(t);
     const std::size_t begin = n / parts * k;
@@ -389,7 +389,9 @@ byte_histogram byte_counts(std::span<const std::byte> data) {
 }
 
 double entropy_of_counts(std::span<const std::uint64_t> counts, log_base base) {
-  if (counts.empty()) throw invalid_distribution("counts is empty: the entropy needs at least one count");
+  if (counts.empty()) {
+    throw invalid_distribution("counts is empty: the entropy needs at least one count");
+  }
   std::uint64_t total = 0;
   for (std::size_t i = 0; i < counts.size(); ++i) {
     if (__builtin_add_overflow(total, counts[i], &total)) {
@@ -418,7 +420,9 @@ double entropy_of_counts(std::span<const std::uint64_t> counts, log_base base) {
 }
 
 double byte_entropy(std::span<const std::byte> data, log_base base) {
-  if (data.empty()) throw invalid_distribution("data is empty: byte entropy needs at least one byte");
+  if (data.empty()) {
+    throw invalid_distribution("data is empty: byte entropy needs at least one byte");
+  }
   const byte_histogram counts = byte_counts(data);
   return entropy_of_counts(counts, base);
 }

@@ -5,11 +5,11 @@
 
 #include <cmath>
 #include <cstdint>
-#include <span>
-#include <string>
 #include <limits>
 #include <numbers>
 #include <random>
+#include <span>
+#include <string>
 #include <vector>
 
 #include "exact.h"
@@ -409,13 +409,13 @@ TEST(byte_entropy, counts_do_not_depend_on_the_thread_count_and_add_up) {
 TEST(byte_entropy, is_within_its_bound_of_the_exact_value) {
   std::mt19937_64 rng(33);
   const std::vector<std::vector<std::uint64_t>> cases{
-      {1, 1},                                   // 1 bit
-      {1, 2, 3, 4, 5},                          //
-      {999'999'999'999, 1},                     // one value dominates: ln(N/c) is tiny
-      {(1ULL << 62) + 1, 3, 1ULL << 40, 5},     // beyond 2^53
-      {0, 0, 17, 0},                            // zeros add nothing
-      std::vector<std::uint64_t>(256, 1000),    // uniform: 8 bits
-      std::vector<std::uint64_t>(100000, 1)};   // many terms
+      {1, 1},                                  // 1 bit
+      {1, 2, 3, 4, 5},                         //
+      {999'999'999'999, 1},                    // one value dominates: ln(N/c) is tiny
+      {(1ULL << 62) + 1, 3, 1ULL << 40, 5},    // beyond 2^53
+      {0, 0, 17, 0},                           // zeros add nothing
+      std::vector<std::uint64_t>(256, 1000),   // uniform: 8 bits
+      std::vector<std::uint64_t>(100000, 1)};  // many terms
   for (const auto& counts : cases) {
     const double exact = exact_entropy_of_counts(counts);
     EXPECT_LE(test::relative_error(entropy_of_counts(counts, nats), exact), 4e-15) << counts.size();
@@ -435,7 +435,8 @@ TEST(byte_entropy, is_within_its_bound_of_the_exact_value) {
     std::vector<double> p(counts.begin(), counts.end());
     EXPECT_NEAR(byte_entropy(data), entropy(p, {.normalize = true}), 1e-12 * 8) << values;
   }
-  EXPECT_LE(test::relative_error(entropy_of_counts(std::vector<std::uint64_t>(256, 3)), 8.0), 4e-15);
+  EXPECT_LE(test::relative_error(entropy_of_counts(std::vector<std::uint64_t>(256, 3)), 8.0),
+            4e-15);
   EXPECT_EQ(entropy_of_counts(std::vector<std::uint64_t>{0, 9, 0}), 0.0);
 }
 
@@ -452,9 +453,13 @@ TEST(byte_entropy, bad_input_names_the_problem) {
             "data is empty: byte entropy needs at least one byte");
   EXPECT_EQ(message([] { (void)entropy_of_counts({}); }),
             "counts is empty: the entropy needs at least one count");
-  EXPECT_EQ(message([] { (void)entropy_of_counts(std::vector<std::uint64_t>{0, 0}); }),
+  EXPECT_EQ(message([] {
+              (void)entropy_of_counts(std::vector<std::uint64_t>{0, 0});
+            }),
             "counts are all 0: the entropy needs at least one occurrence");
-  EXPECT_EQ(message([] { (void)entropy_of_counts(std::vector<std::uint64_t>{1, ~0ULL, 2}); }),
+  EXPECT_EQ(message([] {
+              (void)entropy_of_counts(std::vector<std::uint64_t>{1, ~0ULL, 2});
+            }),
             "counts sum past 2^64 - 1 at counts[1] = 18446744073709551615");
 }
 
