@@ -1,9 +1,11 @@
 // Arbitrary numbers into the measures: a shannon::error or a result that is
-// not NaN and respects the measure's sign, never a crash.
+// not NaN and respects the measure's sign, never a crash; and the byte entropy
+// of the input itself, within [0, 8] bits.
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <span>
 #include <vector>
 
 #include "shannon/shannon.h"
@@ -64,6 +66,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (size < 1) return 0;
   const std::uint8_t mode = data[0];
   try {
+    // The bytes themselves: exact counts, an entropy in [0, 8] bits.
+    const auto bytes = std::as_bytes(std::span(data + 1, size - 1));
+    if (!bytes.empty()) {
+      const double h = shannon::byte_entropy(bytes);
+      if (!(h >= 0.0 && h <= 8.0 + 1e-14)) __builtin_trap();
+    }
     if ((mode & 128U) != 0) {
       run<float>(data + 1, size - 1, mode);
     } else {
