@@ -395,11 +395,12 @@ TEST(byte_entropy, counts_do_not_depend_on_the_thread_count_and_add_up) {
   byte_histogram expected{};
   kernels::reference::byte_counts(reinterpret_cast<const unsigned char*>(data.data()), data.size(),
                                   expected.data());
+  const int initial = omp_get_max_threads();
   for (int threads : {1, 2, 7}) {
     omp_set_num_threads(threads);
     EXPECT_EQ(byte_counts(data), expected) << threads << " threads";
   }
-  omp_set_num_threads(2);
+  omp_set_num_threads(initial);
   byte_histogram pieces{};
   add_byte_counts(std::span(data).first(12345), pieces);
   add_byte_counts(std::span(data).subspan(12345), pieces);
