@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <omp.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -405,6 +406,27 @@ TEST(byte_entropy, counts_do_not_depend_on_the_thread_count_and_add_up) {
   add_byte_counts(std::span(data).first(12345), pieces);
   add_byte_counts(std::span(data).subspan(12345), pieces);
   EXPECT_EQ(pieces, expected);
+}
+
+TEST(byte_entropy, counts_of_few_distinct_values_match_the_reference) {
+  // Blocks of few distinct values are counted by pairs of bytes: text-like bytes, a run,
+  // random blocks between them, an odd length and an odd start.
+  std::mt19937_64 rng(34);
+  std::vector<std::byte> data(7'340'045);
+  std::geometric_distribution<unsigned> letter(0.15);
+  for (auto& b : data) b = static_cast<std::byte>(32 + std::min(letter(rng), 90U));
+  std::fill(data.begin() + 2'500'000, data.begin() + 3'700'000, std::byte{0});
+  for (std::size_t i = 5'000'000; i < 6'200'000; ++i) data[i] = static_cast<std::byte>(rng());
+  const std::span<const std::byte> part = std::span(data).subspan(3);
+  byte_histogram expected{};
+  kernels::reference::byte_counts(reinterpret_cast<const unsigned char*>(part.data()),
+                                  part.size(), expected.data());
+  const int initial = omp_get_max_threads();
+  for (int threads : {1, 2}) {
+    omp_set_num_threads(threads);
+    EXPECT_EQ(byte_counts(part), expected) << threads << " threads";
+  }
+  omp_set_num_threads(initial);
 }
 
 TEST(byte_entropy, is_within_its_bound_of_the_exact_value) {

@@ -1,11 +1,17 @@
 // The byte histogram of byte_entropy. Not a Highway kernel: counting is a scatter of
 // increments, which x86 vectors could only do with conflict detection, gathers and
 // scatters (and gathers alone measured slower than scalar code on this CPU). Scalar
-// increments run at the core's one store per cycle: 0.274 ns per byte on Zen 4, the same
-// for random bytes and for a constant run (docs/performance.md).
+// increments run at about one store per cycle: 0.28 ns per byte on one Zen 4 core, for
+// random bytes and for a constant run alike (docs/performance.md). Data of few distinct
+// values is counted a pair of bytes per increment instead: 0.205 ns per byte on C++
+// headers, half the time on a constant run, and no slower on 64 to 128 values in uniform
+// random order; random bytes would take 0.309 (their pairs spread over the whole 256 KiB
+// table), so each block of 1 MiB picks its way from a sample of its first 4 KiB.
 #include <array>
+#include <bit>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 
 #include "kernels/kernels.h"
 
@@ -15,11 +21,16 @@ namespace {
 // Eight tables: consecutive equal bytes increment different counters, so a run of one
 // value does not serialize on a single store-to-load chain. 8 KiB of tables stay in L1.
 constexpr std::size_t kTables = 8;
-// Bytes per pass over the 32-bit tables, so that no counter can overflow.
+using tables = std::array<std::array<std::uint32_t, 256>, kTables>;
+// Bytes per pass over the 32-bit counters, so that none can overflow.
 constexpr std::size_t kPass = std::size_t{1} << 31;
+// Each block of this many bytes is counted by singles or by pairs, as its first kSample
+// bytes suggest: pairs where they hold at most kPairMaxDistinct distinct values.
+constexpr std::size_t kBlock = std::size_t{1} << 20;
+constexpr std::size_t kSample = 4096;
+constexpr int kPairMaxDistinct = 128;
 
-void count_pass(const unsigned char* p, std::size_t n, std::uint64_t* counts) {
-  std::array<std::array<std::uint32_t, 256>, kTables> t{};
+void count_singles(const unsigned char* p, std::size_t n, tables& t) {
   std::size_t i = 0;
   for (; i + 16 <= n; i += 16) {
     std::uint64_t a = 0;
@@ -30,10 +41,52 @@ void count_pass(const unsigned char* p, std::size_t n, std::uint64_t* counts) {
     for (std::size_t k = 0; k < 8; ++k) ++t[k][(b >> (8 * k)) & 0xFFU];
   }
   for (; i < n; ++i) ++t[0][p[i]];
+}
+
+/// Counts the pairs (p[2i], p[2i + 1]) of n bytes, n a multiple of 8, in pairs[p[2i] +
+/// 256 p[2i + 1]] (the 16 bits of the pair as a little-endian index).
+void count_pairs(const unsigned char* p, std::size_t n, std::uint32_t* pairs) {
+  for (std::size_t i = 0; i < n; i += 8) {
+    std::uint64_t a = 0;
+    std::memcpy(&a, p + i, 8);
+    if constexpr (std::endian::native == std::endian::big) a = __builtin_bswap64(a);
+    ++pairs[a & 0xFFFFU];
+    ++pairs[(a >> 16U) & 0xFFFFU];
+    ++pairs[(a >> 32U) & 0xFFFFU];
+    ++pairs[a >> 48U];
+  }
+}
+
+int distinct_values(const unsigned char* p, std::size_t n) {
+  std::array<std::uint64_t, 4> seen{};
+  for (std::size_t i = 0; i < n; ++i) seen[p[i] >> 6U] |= std::uint64_t{1} << (p[i] & 63U);
+  int count = 0;
+  for (const std::uint64_t s : seen) count += std::popcount(s);
+  return count;
+}
+
+void count_pass(const unsigned char* p, std::size_t n, std::uint64_t* counts) {
+  tables t{};
+  std::unique_ptr<std::uint32_t[]> pairs;  // 256 KiB, made for the first block of pairs
+  for (std::size_t begin = 0; begin < n; begin += kBlock) {
+    const std::size_t length = n - begin < kBlock ? n - begin : kBlock;
+    if (length == kBlock && distinct_values(p + begin, kSample) <= kPairMaxDistinct) {
+      if (!pairs) pairs = std::make_unique<std::uint32_t[]>(256 * 256);
+      count_pairs(p + begin, length, pairs.get());
+    } else {
+      count_singles(p + begin, length, t);
+    }
+  }
   for (std::size_t v = 0; v < 256; ++v) {
     std::uint64_t sum = 0;
     for (const auto& table : t) sum += table[v];
     counts[v] += sum;
+  }
+  if (pairs) {
+    for (std::size_t i = 0; i < 256 * 256; ++i) {
+      counts[i & 0xFFU] += pairs[i];
+      counts[i >> 8U] += pairs[i];
+    }
   }
 }
 
