@@ -419,8 +419,8 @@ TEST(byte_entropy, counts_of_few_distinct_values_match_the_reference) {
   for (std::size_t i = 5'000'000; i < 6'200'000; ++i) data[i] = static_cast<std::byte>(rng());
   const std::span<const std::byte> part = std::span(data).subspan(3);
   byte_histogram expected{};
-  kernels::reference::byte_counts(reinterpret_cast<const unsigned char*>(part.data()),
-                                  part.size(), expected.data());
+  kernels::reference::byte_counts(reinterpret_cast<const unsigned char*>(part.data()), part.size(),
+                                  expected.data());
   const int initial = omp_get_max_threads();
   for (int threads : {1, 2}) {
     omp_set_num_threads(threads);
