@@ -703,6 +703,58 @@ struct kl_state {
   }
 };
 
+/// p and q of a KL kernel in lanes of D (float or double): loaded and divided by their
+/// sums where those are not 1, and the careful path, which checks every lane and adds
+/// the double terms to a kl_state.
+template <class D>
+struct kl_inputs {
+  using T = hn::TFromD<D>;
+  const T* p;
+  const T* q;
+  hn::Vec<D> div_p;
+  hn::Vec<D> div_q;
+  bool scaled_p;
+  bool scaled_q;
+  validity<D> valid_p;
+  validity<D> valid_q;
+
+  kl_inputs(D d, const T* p_in, const T* q_in, double sp, double sq)
+      : p(p_in),
+        q(q_in),
+        div_p(hn::Set(d, static_cast<T>(sp))),
+        div_q(hn::Set(d, static_cast<T>(sq))),
+        scaled_p(sp != 1.0),
+        scaled_q(sq != 1.0),
+        valid_p(d),
+        valid_q(d) {}
+
+  HWY_INLINE hn::Vec<D> x_at(D d, std::size_t i) const {
+    return divide_if<D>(scaled_p, hn::LoadU(d, p + i), div_p);
+  }
+  HWY_INLINE hn::Vec<D> y_at(D d, std::size_t i) const {
+    return divide_if<D>(scaled_q, hn::LoadU(d, q + i), div_q);
+  }
+  /// The careful path of the vector at i, or of the count < Lanes elements there.
+  HWY_INLINE void careful(D d, kl_state& state, std::size_t i) {
+    add_checked(state, hn::LoadU(d, p + i), hn::LoadU(d, q + i));
+  }
+  HWY_INLINE void careful_tail(D d, kl_state& state, std::size_t i, std::size_t count) {
+    add_checked(state, hn::Load(d, padded(p + i, count).v), hn::Load(d, padded(q + i, count).v));
+  }
+  /// kBadP and kBadQ for the lanes the careful path saw.
+  void flags_into(D d, partial& out) const {
+    if (valid_p.bad(d)) out.flags |= kBadP;
+    if (valid_q.bad(d)) out.flags |= kBadQ;
+  }
+
+ private:
+  HWY_INLINE void add_checked(kl_state& state, hn::Vec<D> x, hn::Vec<D> y) {
+    valid_p.see(x);
+    valid_q.see(y);
+    state.add(DF64(), divide_if<D>(scaled_p, x, div_p), divide_if<D>(scaled_q, y, div_q));
+  }
+};
+
 // Blocks as for cross entropy; the fast path needs p, q and q/p normal. kFast takes
 // kl_state::add_fast (KlF64Fast) instead of add_normal (KlF64).
 
@@ -710,25 +762,15 @@ template <bool kFast>
 partial kl_f64(const double* HWY_RESTRICT p, const double* HWY_RESTRICT q, std::size_t n, double sp,
                double sq) {
   const DF64 d;
-  const auto div_p = hn::Set(d, sp);
-  const auto div_q = hn::Set(d, sq);
-  const bool scaled_p = sp != 1.0;
-  const bool scaled_q = sq != 1.0;
   kl_state state(d);
-  validity<DF64> valid_p(d);
-  validity<DF64> valid_q(d);
+  kl_inputs<DF64> in(d, p, q, sp, sq);
   block_range<DF64, /*kZeroOk=*/false> range_p(d);
   block_range<DF64, /*kZeroOk=*/false> range_q(d);
-  const auto careful = [&](VF64 x, VF64 y) HWY_ATTR {
-    valid_p.see(x);
-    valid_q.see(y);
-    state.add(d, divide_if<DF64>(scaled_p, x, div_p), divide_if<DF64>(scaled_q, y, div_q));
-  };
   checked_blocks(
       n, hn::Lanes(d),
       [&](std::size_t i) HWY_ATTR {
-        const auto x = divide_if<DF64>(scaled_p, hn::LoadU(d, p + i), div_p);
-        const auto y = divide_if<DF64>(scaled_q, hn::LoadU(d, q + i), div_q);
+        const auto x = in.x_at(d, i);
+        const auto y = in.y_at(d, i);
         range_p.see(x);
         range_q.see(y);
         if constexpr (kFast) {
@@ -737,7 +779,7 @@ partial kl_f64(const double* HWY_RESTRICT p, const double* HWY_RESTRICT q, std::
           state.add_normal(d, x, y);
         }
       },
-      [&](std::size_t i) HWY_ATTR { careful(hn::LoadU(d, p + i), hn::LoadU(d, q + i)); },
+      [&](std::size_t i) HWY_ATTR { in.careful(d, state, i); },
       [&]() HWY_ATTR {
         // All reset, whatever the first says.
         const bool ok_p = range_p.ok_then_reset(d);
@@ -745,12 +787,9 @@ partial kl_f64(const double* HWY_RESTRICT p, const double* HWY_RESTRICT q, std::
         return state.normal_then_reset(d) && ok_p && ok_q;
       },
       [&]() HWY_ATTR { state.reset(d); }, [&]() HWY_ATTR { state.flush(d); },
-      [&](std::size_t i, std::size_t count) HWY_ATTR {
-        careful(hn::Load(d, padded(p + i, count).v), hn::Load(d, padded(q + i, count).v));
-      });
+      [&](std::size_t i, std::size_t count) HWY_ATTR { in.careful_tail(d, state, i, count); });
   partial out = state.finish(d);
-  if (valid_p.bad(d)) out.flags |= kBadP;
-  if (valid_q.bad(d)) out.flags |= kBadQ;
+  in.flags_into(d, out);
   return out;
 }
 
@@ -767,44 +806,31 @@ partial KlF32(const float* HWY_RESTRICT p, const float* HWY_RESTRICT q, std::siz
               double sq) {
   const DF32 df;
   const DP64 d;
-  const auto div_p = hn::Set(df, static_cast<float>(sp));
-  const auto div_q = hn::Set(df, static_cast<float>(sq));
-  const bool scaled_p = sp != 1.0;
-  const bool scaled_q = sq != 1.0;
+  // The terms in double: where p and q nearly agree, float terms would lose the digits
+  // that the subtraction of sum (q - p) needs.
   kl_state state(d);
-  validity<DF32> valid_p(df);
-  validity<DF32> valid_q(df);
+  kl_inputs<DF32> in(df, p, q, sp, sq);
   block_range<DF32, /*kZeroOk=*/false> range_p(df);
   block_range<DF32, /*kZeroOk=*/false> range_q(df);
-  // In double: where p and q nearly agree, float terms would lose the digits that
-  // the subtraction of sum (q - p) needs.
-  const auto careful = [&](VF32 x, VF32 y) HWY_ATTR {
-    valid_p.see(x);
-    valid_q.see(y);
-    state.add(d, divide_if<DF32>(scaled_p, x, div_p), divide_if<DF32>(scaled_q, y, div_q));
-  };
   checked_blocks(
       n, hn::Lanes(df),
       [&](std::size_t i) HWY_ATTR {
-        const auto x = divide_if<DF32>(scaled_p, hn::LoadU(df, p + i), div_p);
-        const auto y = divide_if<DF32>(scaled_q, hn::LoadU(df, q + i), div_q);
+        const auto x = in.x_at(df, i);
+        const auto y = in.y_at(df, i);
         range_p.see(x);
         range_q.see(y);
         state.add_normal(d, x, y);
       },
-      [&](std::size_t i) HWY_ATTR { careful(hn::LoadU(df, p + i), hn::LoadU(df, q + i)); },
+      [&](std::size_t i) HWY_ATTR { in.careful(df, state, i); },
       [&]() HWY_ATTR {
         const bool ok_p = range_p.ok_then_reset(df);
         const bool ok_q = range_q.ok_then_reset(df);
         return state.normal_then_reset(d) && ok_p && ok_q;
       },
       [&]() HWY_ATTR { state.reset(d); }, [&]() HWY_ATTR { state.flush(d); },
-      [&](std::size_t i, std::size_t count) HWY_ATTR {
-        careful(hn::Load(df, padded(p + i, count).v), hn::Load(df, padded(q + i, count).v));
-      });
+      [&](std::size_t i, std::size_t count) HWY_ATTR { in.careful_tail(df, state, i, count); });
   partial out = state.finish(d);
-  if (valid_p.bad(df)) out.flags |= kBadP;
-  if (valid_q.bad(df)) out.flags |= kBadQ;
+  in.flags_into(df, out);
   return out;
 }
 
@@ -853,14 +879,9 @@ partial KlF32Fast(const float* HWY_RESTRICT p, const float* HWY_RESTRICT q, std:
   } else {
     const DP64 d;
     const hn::Half<DF32> dh;
-    const auto div_p = hn::Set(df, static_cast<float>(sp));
-    const auto div_q = hn::Set(df, static_cast<float>(sq));
-    const bool scaled_p = sp != 1.0;
-    const bool scaled_q = sq != 1.0;
     // Vectors that take the double series, and blocks that the careful path redoes.
     kl_state state(d);
-    validity<DF32> valid_p(df);
-    validity<DF32> valid_q(df);
+    kl_inputs<DF32> in(df, p, q, sp, sq);
     block_range<DF32, /*kZeroOk=*/false> range(df);
     lane_sum<DP64> terms(d);
     lane_sum<DP64> mass_p(d);
@@ -869,17 +890,12 @@ partial KlF32Fast(const float* HWY_RESTRICT p, const float* HWY_RESTRICT q, std:
     auto acc_p = hn::Zero(d);
     auto acc_q = hn::Zero(d);
     std::size_t float_terms = 0;  // at least those in the sums (a block redone keeps its count)
-    const auto careful = [&](VF32 x, VF32 y) HWY_ATTR {
-      valid_p.see(x);
-      valid_q.see(y);
-      state.add(d, divide_if<DF32>(scaled_p, x, div_p), divide_if<DF32>(scaled_q, y, div_q));
-    };
     const auto zero_block = [&]() HWY_ATTR { acc_t = acc_p = acc_q = hn::Zero(d); };
     checked_blocks(
         n, hn::Lanes(df),
         [&](std::size_t i) HWY_ATTR {
-          const auto x = divide_if<DF32>(scaled_p, hn::LoadU(df, p + i), div_p);
-          const auto y = divide_if<DF32>(scaled_q, hn::LoadU(df, q + i), div_q);
+          const auto x = in.x_at(df, i);
+          const auto y = in.y_at(df, i);
           range.see(x);
           range.see(y);
           const auto r = hn::Div(y, x);
@@ -892,7 +908,7 @@ partial KlF32Fast(const float* HWY_RESTRICT p, const float* HWY_RESTRICT q, std:
           }
           promoted px;
           promoted py;
-          if (HWY_LIKELY(!scaled_p && !scaled_q)) {
+          if (HWY_LIKELY(!in.scaled_p && !in.scaled_q)) {
             // The halves load straight into the conversions.
             const std::size_t half = hn::Lanes(dh);
             px = {hn::PromoteTo(d, hn::LoadU(dh, p + i)),
@@ -909,7 +925,7 @@ partial KlF32Fast(const float* HWY_RESTRICT p, const float* HWY_RESTRICT q, std:
           acc_q = hn::Add(acc_q, hn::Add(py.lo, py.hi));
           acc_t = hn::Add(acc_t, hn::Add(pt.lo, pt.hi));
         },
-        [&](std::size_t i) HWY_ATTR { careful(hn::LoadU(df, p + i), hn::LoadU(df, q + i)); },
+        [&](std::size_t i) HWY_ATTR { in.careful(df, state, i); },
         [&]() HWY_ATTR {
           // Both reset, whatever the first says.
           const bool ok = range.within_then_reset(df, kKlFloatMin, kKlFloatMax);
@@ -923,9 +939,7 @@ partial KlF32Fast(const float* HWY_RESTRICT p, const float* HWY_RESTRICT q, std:
           zero_block();
           state.flush(d);
         },
-        [&](std::size_t i, std::size_t count) HWY_ATTR {
-          careful(hn::Load(df, padded(p + i, count).v), hn::Load(df, padded(q + i, count).v));
-        });
+        [&](std::size_t i, std::size_t count) HWY_ATTR { in.careful_tail(df, state, i, count); });
     partial out = state.finish(d);
     partial fast;
     terms.into(d, fast.terms);
@@ -939,8 +953,7 @@ partial KlF32Fast(const float* HWY_RESTRICT p, const float* HWY_RESTRICT q, std:
                        double(float_terms) * kKlFloatTermUnderflow +
                        kKlFloatExcessError * (fast.mass_p.value() + fast.mass_q.value());
     out.merge(fast);
-    if (valid_p.bad(df)) out.flags |= kBadP;
-    if (valid_q.bad(df)) out.flags |= kBadQ;
+    in.flags_into(df, out);
     return out;
   }
 }
