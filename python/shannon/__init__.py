@@ -305,7 +305,8 @@ def byte_entropy(data: Any, base: float | str = 2) -> float:
     4e-15 relative of the exact value: 8 bits for bytes that are all equally
     frequent (random or well-compressed data), 0 for a single repeated value. Empty
     ``data``, ``str`` (encode it first) and arrays of wider items raise ValueError.
-    Counting runs on all cores without the GIL and without copying ``data``.
+    Counting runs on all cores without the GIL, on ``data`` in place where it is
+    contiguous (a strided view is copied first).
 
     >>> byte_entropy(b"abab")
     1.0
