@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Fits the float kernels' constants with mpmath: the table and polynomial of
-src/kernels/fast_log-inl.h (the float log), and kKlPoly2 of the float KL terms in
-src/kernels/measures_kernels.cc.
+src/kernels/fast_log-inl.h (the float log), kKlPoly2 of the float KL terms in
+src/kernels/measures_kernels.cc, and the polynomial of exp_reduced, the float loss
+kernels' exponential, in src/kernels/loss_kernels.cc.
 
 ln x = k ln 2 + ln c + ln(1 + r), r = z/c - 1, z in [0.6875, 1.375): 16 intervals of z
 ([0.6875, 1) in steps of 1/32, [1, 1.375) in steps of 1/16), c their middles but 1 for
@@ -42,8 +43,35 @@ def fit_kl(x_max: float = 0.36, degree: int = 6) -> None:
     print("kKlPoly2: 2 *", ", 2 * ".join(f"{c!r}F" for c in coef))
 
 
+def fit_exp(u_max: float = 0.3536, degree: int = 4) -> None:
+    """e^u = 1 + u + u^2 P(u) on |u| <= u_max (ln(2) / 2 and the loss kernels' slack), P of
+    the given degree fitted by least squares on Chebyshev nodes, weighted for relative error:
+    the exponential of the float loss kernels (exp_reduced in src/kernels/loss_kernels.cc)."""
+    lo, hi = -mp.mpf(u_max), mp.mpf(u_max)
+    n = 600
+    nodes = [hi * mp.cos(mp.pi * (k + 0.5) / n) for k in range(n)]
+    a = mp.matrix(n, degree + 1)
+    b = mp.matrix(n, 1)
+    for j, u in enumerate(nodes):
+        w = u * u / mp.exp(u)
+        for k in range(degree + 1):
+            a[j, k] = w * u**k
+        b[j] = w * (mp.exp(u) - 1 - u) / (u * u)
+    coef = [f32(c) for c in mp.qr_solve(a, b)[0]]
+    worst = 0
+    for u in mp.linspace(lo, hi, 4001):
+        if u != 0:
+            p = mp.mpf(0)
+            for c in reversed(coef):
+                p = p * u + mp.mpf(c)
+            worst = max(worst, abs((1 + u + u * u * p) / mp.exp(u) - 1))
+    print(f"exp: |u| <= {u_max}; max relative error of 1 + u + u^2 P(u): {float(worst):.3g}")
+    print("exp_reduced P, highest coefficient first:", ", ".join(f"{c!r}F" for c in reversed(coef)))
+
+
 def main() -> None:
     fit_kl()
+    fit_exp()
     edges = [mp.mpf(0.6875) + mp.mpf(i) / 32 for i in range(11)]
     edges += [1 + mp.mpf(i) / 16 for i in range(1, 7)]
     table = []

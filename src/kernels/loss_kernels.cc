@@ -469,32 +469,67 @@ HWY_INLINE VP64 upper_doubles(DP64 dp, VF32 v) {
 #endif
 }
 
-/// exp(d + r) 2^kExpOffset for d <= 0 and |r| <= 2^-16 (the rounding error of d), within
-/// 1.05 ulp (measured; mean 0.27) for d > -131; 0 for d <= kExpFloor (and -inf); NaN for NaN.
-/// Cody-Waite reduction by ln 2 (exact for |k| < 256), r joins the reduced argument, a degree-7
-/// polynomial, and 2^(k + offset) built from the bits of the rounding constant (k = -191 gives 0).
-HWY_INLINE VF32 exp_scaled(DF32 df, VF32 d, VF32 r) {
+/// 2^k (1 + q) 2^kExpOffset rounded once, with q = e^u - 1 for |u| <= 0.3536 and k + 127 +
+/// kExpOffset in the low bits of t (k = -191 gives 0).
+HWY_INLINE VF32 exp_reduced(DF32 df, VF32 u, VF32 t) {
   const DI32 di;
-  const VF32 dc = max_keep_nan(hn::Set(df, kExpFloor), d);
-  // 1.5 * 2^23 rounds d / ln 2 to an integer k and leaves k + 127 + offset in the low bits.
-  const VF32 shifter = hn::Set(df, 12582912.0F + 127.0F + float(kExpOffset));
-  const VF32 t = hn::MulAdd(dc, hn::Set(df, 1.44269504088896341F), shifter);
-  const VF32 k = hn::Sub(t, shifter);
-  VF32 u = hn::MulAdd(k, hn::Set(df, -0.693145751953125F), dc);
-  u = hn::MulAdd(k, hn::Set(df, -1.428606765330187045e-06F), u);
-  u = hn::Add(u, r);
-  // e^u - 1 - u = u^2 P(u) on |u| <= ln(2) / 2 (Highway's minimax coefficients).
+  // e^u - 1 - u = u^2 P(u), P a quartic within 4.5e-9 relative of e^u
+  // (scripts/fit_fast_log.py).
   const VF32 u2 = hn::Mul(u, u);
-  VF32 poly = hn::Set(df, 0.000198527617612853646278381F);
-  poly = hn::MulAdd(poly, u, hn::Set(df, 0.00139304355252534151077271F));
-  poly = hn::MulAdd(poly, u, hn::Set(df, 0.00833336077630519866943359F));
-  poly = hn::MulAdd(poly, u, hn::Set(df, 0.0416664853692054748535156F));
-  poly = hn::MulAdd(poly, u, hn::Set(df, 0.166666671633720397949219F));
-  poly = hn::MulAdd(poly, u, hn::Set(df, 0.5F));
+  VF32 poly = hn::Set(df, 0.001374614774249494F);
+  poly = hn::MulAdd(poly, u, hn::Set(df, 0.008370366878807545F));
+  poly = hn::MulAdd(poly, u, hn::Set(df, 0.04166976734995842F));
+  poly = hn::MulAdd(poly, u, hn::Set(df, 0.16666506230831146F));
+  poly = hn::MulAdd(poly, u, hn::Set(df, 0.49999988079071045F));
   const VF32 q = hn::MulAdd(poly, u2, u);
   const VF32 scale = hn::BitCast(df, hn::ShiftLeft<23>(hn::BitCast(di, t)));
   // scale (1 + q) rounded once (q scale is exact: scale is a power of 2 or 0).
   return hn::MulAdd(q, scale, scale);
+}
+
+// 1.5 * 2^23 rounds d / ln 2 to an integer k and leaves k + 127 + kExpOffset in the low bits.
+constexpr float kExpShifter = 12582912.0F + 127.0F + float(kExpOffset);
+constexpr float kInvLn2 = 1.44269504088896341F;
+
+/// exp(d + r) 2^kExpOffset for d <= 0 and |r| <= 2^-16 (the rounding error of d), within
+/// 1.05 ulp (measured; mean 0.27) for d > -131; 0 for d <= kExpFloor (and -inf); NaN for NaN.
+/// Cody-Waite reduction by ln 2 (exact for |k| < 256), r joins the reduced argument.
+HWY_INLINE VF32 exp_scaled(DF32 df, VF32 d, VF32 r) {
+  const VF32 dc = max_keep_nan(hn::Set(df, kExpFloor), d);
+  const VF32 shifter = hn::Set(df, kExpShifter);
+  const VF32 t = hn::MulAdd(dc, hn::Set(df, kInvLn2), shifter);
+  const VF32 k = hn::Sub(t, shifter);
+  VF32 u = hn::MulAdd(k, hn::Set(df, -0.693145751953125F), dc);
+  u = hn::MulAdd(k, hn::Set(df, -1.428606765330187045e-06F), u);
+  return exp_reduced(df, hn::Add(u, r), t);
+}
+
+// Shifts m on the grid of kGridStep, |m| <= kGridMax, let exp_on_grid reduce its argument
+// without TwoSum: m + k ln2_hi is then exact (k ln2_hi has at most 8 + 12 bits on the grid,
+// the sum stays below 2^12).
+constexpr float kGridStep = 0x1p-12F;
+constexpr float kGridMax = 2048.0F;
+// ln 2 = kLn2Hi (12 bits, on the grid) + kLn2Mid (rounded to float: 3.7e-10 at k = -191).
+constexpr float kLn2Hi = 2839.0F * 0x1p-12F;
+constexpr float kLn2Mid = 3.194618329871446e-05F;
+// The clamp below a grid shift m: exp flushes it (k = -191), and m - kGridGap is exact.
+constexpr float kGridGap = 132.5F;
+
+/// The shift on the grid at or above m, for |m| <= kGridMax.
+HWY_INLINE float grid_shift(float m) { return std::ceil(m / kGridStep) * kGridStep; }
+
+/// exp(z - m) 2^kExpOffset for a shift m >= z on the grid (grid_shift), floor = m - kGridGap:
+/// d = z - m only picks k; u = (z - (m + k ln2_hi)) - k ln2_mid, whose inner difference is
+/// exact where |z| >= 1/4 and otherwise within 2^-26 (|u| <= 0.353): within 1.2 ulp, 0 for
+/// z - m <= -132.04 (and -inf), NaN for NaN.
+HWY_INLINE VF32 exp_on_grid(DF32 df, VF32 z, VF32 m, VF32 floor) {
+  const VF32 zc = max_keep_nan(floor, z);
+  const VF32 shifter = hn::Set(df, kExpShifter);
+  const VF32 t = hn::MulAdd(hn::Sub(zc, m), hn::Set(df, kInvLn2), shifter);
+  const VF32 k = hn::Sub(t, shifter);
+  const VF32 c = hn::MulAdd(k, hn::Set(df, kLn2Hi), m);
+  const VF32 u = hn::MulAdd(k, hn::Set(df, -kLn2Mid), hn::Sub(zc, c));
+  return exp_reduced(df, u, t);
 }
 
 /// Pass 1 of the fast path (see ce_fast_forward). The running max m is one value for
@@ -561,6 +596,8 @@ class fast_forward {
         return false;
       }
     }
+    grid_ = std::fabs(m_new) <= kGridMax;
+    if (grid_) m_new = grid_shift(m_new);
     if (m_ > -HUGE_VALF) {
       const VP64 f = hn::Set(dp_, std::exp(double(m_) - double(m_new)));
       sum_lo_ = hn::Mul(sum_lo_, f);
@@ -575,6 +612,11 @@ class fast_forward {
     // Logits are clamped to the floor before x - m: -inf gives exp = 0 without a NaN in
     // the rounding error of x - m. The floor lies kFloorGap or more below m, and x - m stays
     // finite; only for m near -FLT_MAX is there no such float, and -inf is masked.
+    if (grid_) {
+      deep_ = false;
+      floor_ = hn::Set(df_, m_ - kGridGap);
+      return true;
+    }
     const double floor = floor_below(m_);
     deep_ = floor < -double(FLT_MAX);
     floor_ = hn::Set(df_, deep_ ? -FLT_MAX : static_cast<float>(floor));
@@ -583,6 +625,7 @@ class fast_forward {
 
   /// exp(z - m) of one vector, with the rounding error of z - m (TwoSum) put back in.
   HWY_INLINE VF32 exp_term(VF32 z) const {
+    if (HWY_LIKELY(grid_)) return exp_on_grid(df_, z, mv_, floor_);
     const VF32 zc = max_keep_nan(floor_, z);
     const VF32 d = hn::Sub(zc, mv_);
     const VF32 bb = hn::Sub(d, zc);
@@ -666,6 +709,7 @@ class fast_forward {
   VF32 neg_m_;
   VF32 floor_;
   float m_ = -HUGE_VALF;
+  bool grid_ = false;  // m_ is a grid shift (exp_on_grid)
   bool deep_ = false;
   ce_fast_partial out_;
 };
@@ -676,7 +720,8 @@ ce_fast_partial fast_forward_any(const float* x, std::size_t n, std::size_t skip
 }
 
 /// fast_forward of a short row (n <= kWarmUp), whose first max is the row's: in locals
-/// (registers), without events to check. Rows of logits near -FLT_MAX go to fast_forward.
+/// (registers), without events to check, shifted by the grid shift of its max. Rows whose
+/// max lies beyond +-kGridMax (or is not finite) go to fast_forward.
 template <bool kStore>
 HWY_INLINE void short_forward(const float* x, std::size_t n, std::size_t skip, float* e,
                               ce_fast_partial& out) {
@@ -687,28 +732,21 @@ HWY_INLINE void short_forward(const float* x, std::size_t n, std::size_t skip, f
   std::size_t i = 0;
   for (; i + lanes <= n; i += lanes) acc = hn::Max(hn::LoadU(df, x + i), acc);
   if (i < n) acc = hn::Max(load_tail(df, x + i, n - i, -HUGE_VALF), acc);
-  const float m = hn::GetLane(hn::MaxOfLanes(df, acc));
-  const double floor = floor_below(m);
-  if (HWY_UNLIKELY(!(m > -HUGE_VALF && m < HUGE_VALF && floor >= -double(FLT_MAX)))) {
+  const float row_max = hn::GetLane(hn::MaxOfLanes(df, acc));
+  // Rows of -inf only, +inf or NaN, and beyond the grid shifts go to fast_forward.
+  if (HWY_UNLIKELY(!(row_max > -kGridMax && row_max <= kGridMax))) {
     out = fast_forward<kStore>(x, n, skip, e).run();
     return;
   }
+  const float m = grid_shift(row_max);
   out.max = m;
   out.flags = 0;
   out.events.count = 1;
   out.events.start[0] = 0;
   out.events.max[0] = m;
   const VF32 mv = hn::Set(df, m);
-  const VF32 neg_m = hn::Set(df, -m);
-  const VF32 floor_v = hn::Set(df, static_cast<float>(floor));
-  const auto term = [&](VF32 z) HWY_ATTR {
-    const VF32 zc = max_keep_nan(floor_v, z);
-    const VF32 d = hn::Sub(zc, mv);
-    const VF32 bb = hn::Sub(d, zc);
-    const VF32 aa = hn::Sub(d, bb);
-    const VF32 r = hn::Add(hn::Sub(zc, aa), hn::Sub(neg_m, bb));
-    return exp_scaled(df, d, r);
-  };
+  const VF32 floor_v = hn::Set(df, m - kGridGap);
+  const auto term = [&](VF32 z) HWY_ATTR { return exp_on_grid(df, z, mv, floor_v); };
   const auto drop_skip = [&](std::size_t at, VF32 v) HWY_ATTR {
     // skip - at wraps around (beyond the vector) when skip < at.
     if (skip - at >= lanes) return v;

@@ -134,7 +134,9 @@ struct ce_events {
 
 /// Pass 1 of the fast path over a slice of float logits.
 struct ce_fast_partial {
-  float max = -HUGE_VALF;  ///< max x_j (-inf when every x_j is -inf)
+  /// The shift: max x_j, rounded up to a multiple of 2^-12 where |max x_j| <= 2048 (-inf
+  /// when every x_j is -inf).
+  float max = -HUGE_VALF;
   double sum = 0.0;        ///< sum over j != skip of exp(x_j - max)
   unsigned flags = 0;      ///< kBadLogit: some x_j is NaN or +inf (the pass may stop there)
   ce_events events;        ///< empty when every x_j is -inf
@@ -151,8 +153,8 @@ struct ce_fast_partial {
   }
 };
 
-/// Pass 1 of the fast path: the max, the sum of exp(x_j - max) leaving out element skip
-/// (none if skip >= n) and, when e is not null, exp(x_j - running max) 2^64 stored in e[j]
+/// Pass 1 of the fast path: the shift max, the sum of exp(x_j - max) leaving out element skip
+/// (none if skip >= n) and, when e is not null, exp(x_j - running shift) 2^64 in e[j]
 /// (e may be x itself; elements before the first event are not written). Each x_j is read
 /// once from memory (the first 4096 twice, the second time from L1: their max first).
 ce_fast_partial ce_fast_forward(const float* x, std::size_t n, std::size_t skip, float* e);
