@@ -137,9 +137,9 @@ struct ce_fast_partial {
   /// The shift: max x_j, rounded up to a multiple of 2^-12 where |max x_j| <= 2048 (-inf
   /// when every x_j is -inf).
   float max = -HUGE_VALF;
-  double sum = 0.0;        ///< sum over j != skip of exp(x_j - max)
-  unsigned flags = 0;      ///< kBadLogit: some x_j is NaN or +inf (the pass may stop there)
-  ce_events events;        ///< empty when every x_j is -inf
+  double sum = 0.0;    ///< sum over j != skip of exp(x_j - max)
+  unsigned flags = 0;  ///< kBadLogit: some x_j is NaN or +inf (the pass may stop there)
+  ce_events events;    ///< empty when every x_j is -inf
 
   /// Combines the max and sum of two slices (their events stay with each slice).
   void merge(const ce_fast_partial& other) {
