@@ -504,32 +504,45 @@ HWY_INLINE VF32 exp_scaled(DF32 df, VF32 d, VF32 r) {
   return exp_reduced(df, hn::Add(u, r), t);
 }
 
-// Shifts m on the grid of kGridStep, |m| <= kGridMax, let exp_on_grid reduce its argument
-// without TwoSum: m + k ln2_hi is then exact (k ln2_hi has at most 8 + 12 bits on the grid,
-// the sum stays below 2^12).
-constexpr float kGridStep = 0x1p-12F;
-constexpr float kGridMax = 2048.0F;
-// ln 2 = kLn2Hi (12 bits, on the grid) + kLn2Mid (rounded to float: 3.7e-10 at k = -191).
+// Shifts that are multiples j ln 2 of ln 2 (|j| <= kShiftMaxJ) let exp_shifted reduce x
+// itself, exp(x - j ln 2) = 2^(K - j) e^(x - K ln 2) with K = round(x / ln 2): no TwoSum of
+// x - shift, and j goes into the rounding constant.
+constexpr double kLn2 = 0.693147180559945309417;
+constexpr float kShiftMax = 2048.0F;  // rows whose max lies beyond take the TwoSum path
+// ln 2 = kLn2Hi (12 bits: K kLn2Hi is exact) + kLn2Mid (rounded to float: the reduction
+// is then that of ln 2 within 1.6e-12 relative, 5e-9 at |K| = 3000).
 constexpr float kLn2Hi = 2839.0F * 0x1p-12F;
 constexpr float kLn2Mid = 3.194618329871446e-05F;
-// The clamp below a grid shift m: exp flushes it (k = -191), and m - kGridGap is exact.
-constexpr float kGridGap = 132.5F;
+// The clamp of the logits lies this far below the shift: exp flushes it (k = -191).
+constexpr double kShiftGap = 132.5;
 
-/// The shift on the grid at or above m, for |m| <= kGridMax.
-HWY_INLINE float grid_shift(float m) { return std::ceil(m / kGridStep) * kGridStep; }
+/// A shift j ln 2 for exp_shifted: the smallest at or above a finite max m, |m| <= kShiftMax.
+struct ln2_shift {
+  double value;  ///< j ln 2
+  float bound;   ///< the smallest float at or above j ln 2: logits up to it need no event
+  float s;       ///< kExpShifter - j
+  float floor;   ///< the clamp of the logits, about kShiftGap below the shift
 
-/// exp(z - m) 2^kExpOffset for a shift m >= z on the grid (grid_shift), floor = m - kGridGap:
-/// d = z - m only picks k; u = (z - (m + k ln2_hi)) - k ln2_mid, whose inner difference is
-/// exact where |z| >= 1/4 and otherwise within 2^-26 (|u| <= 0.353): within 1.2 ulp, 0 for
-/// z - m <= -132.04 (and -inf), NaN for NaN.
-HWY_INLINE VF32 exp_on_grid(DF32 df, VF32 z, VF32 m, VF32 floor) {
+  explicit ln2_shift(float m) {
+    const double j = std::ceil(double(m) / kLn2);
+    value = j * kLn2;
+    bound = static_cast<float>(value);
+    if (double(bound) < value) bound = std::nextafter(bound, HUGE_VALF);
+    s = static_cast<float>(double(kExpShifter) - j);
+    floor = static_cast<float>(value - kShiftGap);
+  }
+};
+
+/// exp(z - j ln 2) 2^kExpOffset for s = kExpShifter - j and z <= j ln 2 + 40, clamped to
+/// floor first: u = (z - K kLn2Hi) - K kLn2Mid, whose inner difference is exact where |z| >=
+/// 1/2 and otherwise within 2^-26 (|u| <= 0.347). Within 1.05 ulp (measured); 0 for z -
+/// j ln 2 <= -132.04 (and -inf); NaN for NaN.
+HWY_INLINE VF32 exp_shifted(DF32 df, VF32 z, VF32 s, VF32 floor) {
   const VF32 zc = max_keep_nan(floor, z);
-  const VF32 shifter = hn::Set(df, kExpShifter);
-  const VF32 t = hn::MulAdd(hn::Sub(zc, m), hn::Set(df, kInvLn2), shifter);
-  const VF32 k = hn::Sub(t, shifter);
-  const VF32 c = hn::MulAdd(k, hn::Set(df, kLn2Hi), m);
-  const VF32 u = hn::MulAdd(k, hn::Set(df, -kLn2Mid), hn::Sub(zc, c));
-  return exp_reduced(df, u, t);
+  const VF32 t = hn::MulAdd(zc, hn::Set(df, kInvLn2), s);
+  const VF32 k = hn::Sub(t, s);
+  const VF32 d = hn::NegMulAdd(k, hn::Set(df, kLn2Hi), zc);
+  return exp_reduced(df, hn::NegMulAdd(k, hn::Set(df, kLn2Mid), d), t);
 }
 
 /// Pass 1 of the fast path (see ce_fast_forward). The running max m is one value for
@@ -548,7 +561,8 @@ class fast_forward {
         sum_hi_(hn::Zero(dp_)),
         mv_(hn::Set(df_, -HUGE_VALF)),
         neg_m_(hn::Set(df_, HUGE_VALF)),
-        floor_(hn::Set(df_, -HUGE_VALF)) {}
+        floor_(hn::Set(df_, -HUGE_VALF)),
+        s_(hn::Set(df_, kExpShifter)) {}
 
   ce_fast_partial run() {
     const std::size_t lanes = hn::Lanes(df_);
@@ -596,28 +610,31 @@ class fast_forward {
         return false;
       }
     }
-    grid_ = std::fabs(m_new) <= kGridMax;
-    if (grid_) m_new = grid_shift(m_new);
-    if (m_ > -HUGE_VALF) {
-      const VP64 f = hn::Set(dp_, std::exp(double(m_) - double(m_new)));
+    shifted_ = std::fabs(m_new) <= kShiftMax;
+    const ln2_shift shift(shifted_ ? m_new : 0.0F);
+    const double m_next = shifted_ ? shift.value : double(m_new);
+    if (m_ > -HUGE_VAL) {
+      const VP64 f = hn::Set(dp_, std::exp(m_ - m_next));
       sum_lo_ = hn::Mul(sum_lo_, f);
       sum_hi_ = hn::Mul(sum_hi_, f);
     }
-    m_ = m_new;
+    m_ = m_next;
     ev.start[ev.count] = i;
-    ev.max[ev.count] = m_new;
+    ev.max[ev.count] = m_next;
     ++ev.count;
-    mv_ = hn::Set(df_, m_);
-    neg_m_ = hn::Set(df_, -m_);
+    if (shifted_) {
+      deep_ = false;
+      mv_ = hn::Set(df_, shift.bound);
+      s_ = hn::Set(df_, shift.s);
+      floor_ = hn::Set(df_, shift.floor);
+      return true;
+    }
+    mv_ = hn::Set(df_, m_new);
+    neg_m_ = hn::Set(df_, -m_new);
     // Logits are clamped to the floor before x - m: -inf gives exp = 0 without a NaN in
     // the rounding error of x - m. The floor lies kFloorGap or more below m, and x - m stays
     // finite; only for m near -FLT_MAX is there no such float, and -inf is masked.
-    if (grid_) {
-      deep_ = false;
-      floor_ = hn::Set(df_, m_ - kGridGap);
-      return true;
-    }
-    const double floor = floor_below(m_);
+    const double floor = floor_below(m_new);
     deep_ = floor < -double(FLT_MAX);
     floor_ = hn::Set(df_, deep_ ? -FLT_MAX : static_cast<float>(floor));
     return true;
@@ -625,7 +642,7 @@ class fast_forward {
 
   /// exp(z - m) of one vector, with the rounding error of z - m (TwoSum) put back in.
   HWY_INLINE VF32 exp_term(VF32 z) const {
-    if (HWY_LIKELY(grid_)) return exp_on_grid(df_, z, mv_, floor_);
+    if (HWY_LIKELY(shifted_)) return exp_shifted(df_, z, s_, floor_);
     const VF32 zc = max_keep_nan(floor_, z);
     const VF32 d = hn::Sub(zc, mv_);
     const VF32 bb = hn::Sub(d, zc);
@@ -655,7 +672,7 @@ class fast_forward {
       const VF32 raised = hn::IfThenElse(above, block_max, mv_);
       if (!raise(hn::GetLane(hn::MaxOfLanes(df_, raised)), i)) return false;
     }
-    if (HWY_UNLIKELY(m_ == -HUGE_VALF)) {
+    if (HWY_UNLIKELY(m_ == -HUGE_VAL)) {
       // Every logit so far is -inf (or NaN): nothing to add or store.
       for (std::size_t k = 0; k < K; ++k) {
         if (!hn::AllFalse(df_, hn::IsNaN(z[k]))) {
@@ -708,8 +725,9 @@ class fast_forward {
   VF32 mv_;
   VF32 neg_m_;
   VF32 floor_;
-  float m_ = -HUGE_VALF;
-  bool grid_ = false;  // m_ is a grid shift (exp_on_grid)
+  VF32 s_;
+  double m_ = -HUGE_VAL;  // the shift
+  bool shifted_ = false;  // m_ is a multiple of ln 2 (exp_shifted)
   bool deep_ = false;
   ce_fast_partial out_;
 };
@@ -720,8 +738,8 @@ ce_fast_partial fast_forward_any(const float* x, std::size_t n, std::size_t skip
 }
 
 /// fast_forward of a short row (n <= kWarmUp), whose first max is the row's: in locals
-/// (registers), without events to check, shifted by the grid shift of its max. Rows whose
-/// max lies beyond +-kGridMax (or is not finite) go to fast_forward.
+/// (registers), without events to check, shifted by the ln2_shift of its max. Rows whose
+/// max lies beyond +-kShiftMax (or is not finite) go to fast_forward.
 template <bool kStore>
 HWY_INLINE void short_forward(const float* x, std::size_t n, std::size_t skip, float* e,
                               ce_fast_partial& out) {
@@ -733,20 +751,21 @@ HWY_INLINE void short_forward(const float* x, std::size_t n, std::size_t skip, f
   for (; i + lanes <= n; i += lanes) acc = hn::Max(hn::LoadU(df, x + i), acc);
   if (i < n) acc = hn::Max(load_tail(df, x + i, n - i, -HUGE_VALF), acc);
   const float row_max = hn::GetLane(hn::MaxOfLanes(df, acc));
-  // Rows of -inf only, +inf or NaN, and beyond the grid shifts go to fast_forward.
-  if (HWY_UNLIKELY(!(row_max > -kGridMax && row_max <= kGridMax))) {
+  // Rows of -inf only, +inf or NaN, and beyond kShiftMax go to fast_forward.
+  if (HWY_UNLIKELY(!(row_max >= -kShiftMax && row_max <= kShiftMax))) {
     out = fast_forward<kStore>(x, n, skip, e).run();
     return;
   }
-  const float m = grid_shift(row_max);
+  const ln2_shift shift(row_max);
+  const double m = shift.value;
   out.max = m;
   out.flags = 0;
   out.events.count = 1;
   out.events.start[0] = 0;
   out.events.max[0] = m;
-  const VF32 mv = hn::Set(df, m);
-  const VF32 floor_v = hn::Set(df, m - kGridGap);
-  const auto term = [&](VF32 z) HWY_ATTR { return exp_on_grid(df, z, mv, floor_v); };
+  const VF32 s = hn::Set(df, shift.s);
+  const VF32 floor_v = hn::Set(df, shift.floor);
+  const auto term = [&](VF32 z) HWY_ATTR { return exp_shifted(df, z, s, floor_v); };
   const auto drop_skip = [&](std::size_t at, VF32 v) HWY_ATTR {
     // skip - at wraps around (beyond the vector) when skip < at.
     if (skip - at >= lanes) return v;

@@ -129,24 +129,24 @@ struct ce_events {
   std::size_t count = 0;
   // Only the first `count` entries are set (left uninitialized: one struct per row).
   std::size_t start[kCapacity];
-  float max[kCapacity];
+  double max[kCapacity];
 };
 
 /// Pass 1 of the fast path over a slice of float logits.
 struct ce_fast_partial {
-  /// The shift: max x_j, rounded up to a multiple of 2^-12 where |max x_j| <= 2048 (-inf
-  /// when every x_j is -inf).
-  float max = -HUGE_VALF;
+  /// The shift: the smallest multiple j ln 2 at or above max x_j where |max x_j| <= 2048,
+  /// else max x_j (-inf when every x_j is -inf).
+  double max = -HUGE_VAL;
   double sum = 0.0;    ///< sum over j != skip of exp(x_j - max)
   unsigned flags = 0;  ///< kBadLogit: some x_j is NaN or +inf (the pass may stop there)
   ce_events events;    ///< empty when every x_j is -inf
 
   /// Combines the max and sum of two slices (their events stay with each slice).
   void merge(const ce_fast_partial& other) {
-    const float m = max >= other.max ? max : other.max;
-    if (m > -HUGE_VALF) {
-      sum = (max == m ? sum : sum * std::exp(double(max) - double(m))) +
-            (other.max == m ? other.sum : other.sum * std::exp(double(other.max) - double(m)));
+    const double m = max >= other.max ? max : other.max;
+    if (m > -HUGE_VAL) {
+      sum = (max == m ? sum : sum * std::exp(max - m)) +
+            (other.max == m ? other.sum : other.sum * std::exp(other.max - m));
     }
     max = m;
     flags |= other.flags;
