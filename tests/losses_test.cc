@@ -568,9 +568,9 @@ TEST_P(every_isa, fast_cross_entropy_kernels_match_the_scalar_reference) {
           } else {
             EXPECT_EQ(part->max, r.max);
           }
-          // Each exponential within 1.05 ulp, block sums of 4 in float: 2.4e-7 relative.
+          // Each exponential within 1.05 ulp, block sums of 8 in float: 3.0e-7 relative.
           const double sum = r.max == -HUGE_VAL ? r.sum : r.sum * std::exp(r.max - part->max);
-          EXPECT_LE(std::fabs(part->sum - sum), 3e-7 * sum) << part->sum << " vs " << sum;
+          EXPECT_LE(std::fabs(part->sum - sum), 3.1e-7 * sum) << part->sum << " vs " << sum;
           EXPECT_EQ(part->flags, r.flags);
         }
         EXPECT_EQ(ke.events.count, ki.events.count);
