@@ -43,10 +43,11 @@ def fit_kl(x_max: float = 0.36, degree: int = 6) -> None:
     print("kKlPoly2: 2 *", ", 2 * ".join(f"{c!r}F" for c in coef))
 
 
-def fit_exp(u_max: float = 0.3536, degree: int = 4) -> None:
-    """e^u = 1 + u + u^2 P(u) on |u| <= u_max (ln(2) / 2 and the loss kernels' slack), P of
-    the given degree fitted by least squares on Chebyshev nodes, weighted for relative error:
-    the exponential of the float loss kernels (exp_reduced in src/kernels/loss_kernels.cc)."""
+def fit_exp(u_max: float = 0.3536, degree: int = 4, rounding=None, name: str = "exp_reduced P") -> None:
+    """e^u = 1 + u + u^2 P(u) on |u| <= u_max, P of the given degree fitted by least squares
+    on Chebyshev nodes, weighted for relative error, its coefficients rounded to float (or
+    by `rounding`): the exponentials of the loss kernels in src/kernels/loss_kernels.cc."""
+    rounding = rounding or f32
     lo, hi = -mp.mpf(u_max), mp.mpf(u_max)
     n = 600
     nodes = [hi * mp.cos(mp.pi * (k + 0.5) / n) for k in range(n)]
@@ -57,7 +58,7 @@ def fit_exp(u_max: float = 0.3536, degree: int = 4) -> None:
         for k in range(degree + 1):
             a[j, k] = w * u**k
         b[j] = w * (mp.exp(u) - 1 - u) / (u * u)
-    coef = [f32(c) for c in mp.qr_solve(a, b)[0]]
+    coef = [rounding(c) for c in mp.qr_solve(a, b)[0]]
     worst = 0
     for u in mp.linspace(lo, hi, 4001):
         if u != 0:
@@ -65,13 +66,16 @@ def fit_exp(u_max: float = 0.3536, degree: int = 4) -> None:
             for c in reversed(coef):
                 p = p * u + mp.mpf(c)
             worst = max(worst, abs((1 + u + u * u * p) / mp.exp(u) - 1))
+    suffix = "F" if rounding is f32 else ""
     print(f"exp: |u| <= {u_max}; max relative error of 1 + u + u^2 P(u): {float(worst):.3g}")
-    print("exp_reduced P, highest coefficient first:", ", ".join(f"{c!r}F" for c in reversed(coef)))
+    print(f"{name}, highest coefficient first:", ", ".join(f"{c!r}{suffix}" for c in reversed(coef)))
 
 
 def main() -> None:
     fit_kl()
-    fit_exp()
+    fit_exp()  # float lanes without the table
+    fit_exp(0.02167, 1, name="exp_shifted P (table of 2^(i/16))")
+    fit_exp(0.04339, 2, float, "exp_for_float P (double lanes, table of 2^(i/8))")
     edges = [mp.mpf(0.6875) + mp.mpf(i) / 32 for i in range(11)]
     edges += [1 + mp.mpf(i) / 16 for i in range(1, 7)]
     table = []

@@ -1041,35 +1041,59 @@ ce_fast_totals fast_rows(const ce_fast_rows& p, std::size_t begin, std::size_t e
 
 // ---- cross entropy, short rows in tiles: one row per double lane --------------------
 
-/// Rows of up to kTileMaxCols classes, Lanes(d) rows at a time: the tile is copied into L1
-/// transposed (column j of every row in one vector), so that the row max, the sum of exp
-/// and ce_terms are plain vector operations with no horizontal reduction and no call per
-/// row; exp(x - max) is stored in the tile and scaled into the gradient, which is copied
-/// back. Rows that are bad or ignored are fixed up afterwards, row by row.
+// 2^(i/8), i = 0..7, for exp_for_float on 8 double lanes.
+HWY_ALIGN constexpr double kExp2Eighths[8] = {1.0,
+                                              1.0905077326652577,
+                                              1.189207115002721,
+                                              1.2968395546510096,
+                                              1.4142135623730951,
+                                              1.5422108254079407,
+                                              1.681792830507429,
+                                              1.8340080864093424};
+
 /// exp(x) for x <= 0 within 1e-9 relative (enough for results rounded to float), 0 below -708
-/// (where any float result rounds the same) and for -inf: Cody-Waite reduction by ln 2, a
-/// degree-9 Taylor polynomial on |u| <= ln(2) / 2 and 2^k from the bits of the rounding constant.
+/// (where any float result rounds the same) and for -inf; 2^k from the bits of the rounding
+/// constant. With 8 lanes: reduction by ln(2) / 8 (|u| <= 0.0434), 2^(i/8) from a table (one
+/// permute) and e^u - 1 = u + u^2 P(u), P a quadratic within 1.75e-10 (scripts/fit_fast_log.py);
+/// otherwise Cody-Waite reduction by ln 2 and a degree-9 Taylor polynomial on |u| <= ln(2) / 2.
 HWY_INLINE V exp_for_float(D d, V x) {
   const hn::RebindToSigned<D> di;
   const V xc = hn::Max(x, hn::Set(d, -708.0));
-  // 1.5 * 2^52 rounds x / ln 2 to an integer k and leaves k + 1023 in the low bits.
-  const V shifter = hn::Set(d, 6755399441055744.0 + 1023.0);
-  const V t = hn::MulAdd(xc, hn::Set(d, 1.4426950408889634), shifter);
-  const V k = hn::Sub(t, shifter);
-  V u = hn::MulAdd(k, hn::Set(d, -0.6931471803691238), xc);
-  u = hn::MulAdd(k, hn::Set(d, -1.9082149292705877e-10), u);
-  V poly = hn::Set(d, 1.0 / 362880.0);
-  poly = hn::MulAdd(poly, u, hn::Set(d, 1.0 / 40320.0));
-  poly = hn::MulAdd(poly, u, hn::Set(d, 1.0 / 5040.0));
-  poly = hn::MulAdd(poly, u, hn::Set(d, 1.0 / 720.0));
-  poly = hn::MulAdd(poly, u, hn::Set(d, 1.0 / 120.0));
-  poly = hn::MulAdd(poly, u, hn::Set(d, 1.0 / 24.0));
-  poly = hn::MulAdd(poly, u, hn::Set(d, 1.0 / 6.0));
-  poly = hn::MulAdd(poly, u, hn::Set(d, 0.5));
-  poly = hn::MulAdd(poly, u, hn::Set(d, 1.0));
-  poly = hn::MulAdd(poly, u, hn::Set(d, 1.0));
-  const V scale = hn::BitCast(d, hn::ShiftLeft<52>(hn::BitCast(di, t)));
-  return hn::IfThenElseZero(hn::Ge(x, hn::Set(d, -708.0)), hn::Mul(poly, scale));
+  if constexpr (hn::MaxLanes(D()) >= 8) {
+    // 1.5 * 2^52 rounds 8 x / ln 2 to an integer K = 8 k + i and leaves 8 (k + 1023) + i in
+    // the low bits.
+    const V shifter = hn::Set(d, 6755399441055744.0 + 8.0 * 1023.0);
+    const V t = hn::MulAdd(xc, hn::Set(d, 11.541560327111707), shifter);
+    const V u = hn::NegMulAdd(hn::Sub(t, shifter), hn::Set(d, 0.08664339756999316), xc);
+    const auto bits = hn::BitCast(di, t);
+    const V step = hn::TableLookupLanes(hn::Load(d, kExp2Eighths),
+                                        hn::IndicesFromVec(d, hn::And(bits, hn::Set(di, 7))));
+    const V scale = hn::BitCast(d, hn::ShiftLeft<49>(hn::AndNot(hn::Set(di, 7), bits)));
+    V poly = hn::MulAdd(hn::Set(d, 0.041653872202702946), u, hn::Set(d, 0.16668039389260675));
+    poly = hn::MulAdd(poly, u, hn::Set(d, 0.5000000236617788));
+    const V q = hn::MulAdd(poly, hn::Mul(u, u), u);
+    return hn::IfThenElseZero(hn::Ge(x, hn::Set(d, -708.0)),
+                              hn::Mul(hn::MulAdd(step, q, step), scale));
+  } else {
+    // 1.5 * 2^52 rounds x / ln 2 to an integer k and leaves k + 1023 in the low bits.
+    const V shifter = hn::Set(d, 6755399441055744.0 + 1023.0);
+    const V t = hn::MulAdd(xc, hn::Set(d, 1.4426950408889634), shifter);
+    const V k = hn::Sub(t, shifter);
+    V u = hn::MulAdd(k, hn::Set(d, -0.6931471803691238), xc);
+    u = hn::MulAdd(k, hn::Set(d, -1.9082149292705877e-10), u);
+    V poly = hn::Set(d, 1.0 / 362880.0);
+    poly = hn::MulAdd(poly, u, hn::Set(d, 1.0 / 40320.0));
+    poly = hn::MulAdd(poly, u, hn::Set(d, 1.0 / 5040.0));
+    poly = hn::MulAdd(poly, u, hn::Set(d, 1.0 / 720.0));
+    poly = hn::MulAdd(poly, u, hn::Set(d, 1.0 / 120.0));
+    poly = hn::MulAdd(poly, u, hn::Set(d, 1.0 / 24.0));
+    poly = hn::MulAdd(poly, u, hn::Set(d, 1.0 / 6.0));
+    poly = hn::MulAdd(poly, u, hn::Set(d, 0.5));
+    poly = hn::MulAdd(poly, u, hn::Set(d, 1.0));
+    poly = hn::MulAdd(poly, u, hn::Set(d, 1.0));
+    const V scale = hn::BitCast(d, hn::ShiftLeft<52>(hn::BitCast(di, t)));
+    return hn::IfThenElseZero(hn::Ge(x, hn::Set(d, -708.0)), hn::Mul(poly, scale));
+  }
 }
 
 /// exp(x) for x <= 0 as accurate as the results need: float results take exp_for_float.
@@ -1082,6 +1106,11 @@ HWY_INLINE V exp_for(D d, V x) {
   }
 }
 
+/// Rows of up to kTileMaxCols classes, Lanes(d) rows at a time: the tile is copied into L1
+/// transposed (column j of every row in one vector), so that the row max, the sum of exp
+/// and ce_terms are plain vector operations with no horizontal reduction and no call per
+/// row; exp(x - max) is stored in the tile and scaled into the gradient, which is copied
+/// back. Rows that are bad or ignored are fixed up afterwards, row by row.
 template <class T>
 ce_fast_totals tile_rows(const ce_index_rows<T>& p, std::size_t begin, std::size_t end) {
   const D d;
