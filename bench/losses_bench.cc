@@ -40,6 +40,7 @@ template <class T>
   b->ArgNames({"rows", "cols"});
   b->Args({4096, 32768})->Args({65536, 1000})->Args({8, 262144});
   b->Args({8388608, 10})->Args({1048576, 100});
+  b->Args({2048, 1000});  // short rows in the L3 cache
   b->UseRealTime()->Unit(benchmark::kMillisecond);
 }
 [[maybe_unused]] void shapes_f64(benchmark::internal::Benchmark* b) {

@@ -15,6 +15,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 // foreach_target.h re-includes this file once per target: it comes first.
 // clang-format off
@@ -548,9 +549,17 @@ HWY_ALIGN constexpr float kExp2Sixteenths[16] = {1.0F,
 // ln(2) / 16 = hi + lo within 5.5e-18.
 constexpr float kLn2Over16Hi = 0.043321698904037476F;
 constexpr float kLn2Over16Lo = -1.1904088825787085e-10F;
-// The clamp of the logits lies this far below the shift: exp flushes it (k = -191; x - m <=
-// -132.04 without the table, x - m <= -131.72 with it).
-constexpr double kShiftGap = exp_table() ? 132.0 : 132.5;
+// The clamp of the logits lies this far below the shift, where exp gives 0: with the table
+// (vscalefps) below 2^-150 once scaled, x - m <= -148.3 (the subnormals above it are rounded
+// once); without it from k = -191 on, x - m <= -132.04.
+constexpr double kShiftGap = exp_table() ? 150.0 : 132.5;
+// With the table, exp_shifted_core needs no clamp: a logit far below the shift (down to
+// about -1.47e37) gives 0, and anything else out of range (above the shift by 44 or more,
+// -inf, NaN) gives inf or NaN. Pass 1 therefore runs without the clamp and without the block
+// max, and checks the sum of each block instead: a sum within kBlockSumMax shows that no
+// logit lies more than ln 16 above the shift (those below it are harmless: terms up to 16).
+constexpr bool kCheckBySum = exp_table();
+constexpr float kBlockSumMax = 0x1p68F;
 
 /// A shift j ln 2 for exp_shifted: the smallest at or above a finite max m, |m| <= kShiftMax.
 struct ln2_shift {
@@ -569,36 +578,70 @@ struct ln2_shift {
   }
 };
 
-/// exp(z - j ln 2) 2^kExpOffset for the rounding constant s of the shift j ln 2 and z <= j ln 2
-/// + 40, clamped to floor first; within 1.05 ulp (fast_exponentials_are_within_their_bound);
-/// 0 below the clamp's k = -191 (and for -inf); NaN for NaN. K = round(kExpSteps z / ln 2),
-/// k = K / kExpSteps - j rounded down. With the table: u = z - K ln(2) / 16 (|u| <= 0.0217,
+/// exp(z - j ln 2) 2^kExpOffset for the rounding constant s of the shift j ln 2 and
+/// kShiftGap below it <= z <= j ln 2 + 40 (with the table, see kCheckBySum, any z); within
+/// 1.05 ulp (fast_exponentials_are_within_their_bound), down to the subnormals with the table
+/// and flushed to 0 from k = -191 without it; NaN for NaN. K = round(kExpSteps z / ln 2), k =
+/// K / kExpSteps - j rounded down. With the table: u = z - K ln(2) / 16 (|u| <= 0.0217,
 /// within 2^-30) and 2^(i/16) (1 + u + u^2 P(u)) 2^k, P linear (1.6e-9 relative), rounded
-/// once before the exact scaling by 2^k. Without: u = (z - K kLn2Hi) - K kLn2Mid, whose inner
+/// once before the scaling by 2^k. Without: u = (z - K kLn2Hi) - K kLn2Mid, whose inner
 /// difference is exact where |z| >= 1/2 and otherwise within 2^-26 (|u| <= 0.347).
-HWY_INLINE VF32 exp_shifted(DF32 df, VF32 z, VF32 s, VF32 floor) {
-  const VF32 zc = max_keep_nan(floor, z);
+HWY_INLINE VF32 exp_shifted_core(DF32 df, VF32 zc, VF32 s) {
   if constexpr (exp_table()) {
-    const DI32 di;
     const VF32 t = hn::MulAdd(zc, hn::Set(df, 23.083120346069336F), s);
     const VF32 k = hn::Sub(t, s);
     const VF32 d = hn::NegMulAdd(k, hn::Set(df, kLn2Over16Hi), zc);
     const VF32 u = hn::NegMulAdd(k, hn::Set(df, kLn2Over16Lo), d);
+    const VF32 p =
+        hn::MulAdd(hn::Set(df, 0.16666845977306366F), u, hn::Set(df, 0.5000163316726685F));
+    const VF32 q = hn::MulAdd(p, hn::Mul(u, u), u);
+#if HWY_TARGET <= HWY_AVX3
+    // vpermps reads only the low 4 bits of t (i), and vscalefps scales by 2^floor(b) with
+    // overflow to inf and gradual underflow: t / 16 - (1.5 2^19 + 127) = 64 + k + i / 16,
+    // exact.
+    const VF32 step{
+        _mm512_permutexvar_ps(_mm512_castps_si512(t.raw), hn::Load(df, kExp2Sixteenths).raw)};
+    const VF32 b = hn::MulAdd(t, hn::Set(df, 0.0625F), hn::Set(df, -786559.0F));
+    return VF32{_mm512_scalef_ps(hn::MulAdd(step, q, step).raw, b.raw)};
+#else
+    const DI32 di;
     const auto bits = hn::BitCast(di, t);
     const VF32 step = hn::TableLookupLanes(hn::Load(df, kExp2Sixteenths),
                                            hn::IndicesFromVec(df, hn::And(bits, hn::Set(di, 15))));
     // The low bits of t are 16 (191 + k) + i: the exponent field of 2^(k + kExpOffset).
     const VF32 scale = hn::BitCast(df, hn::ShiftLeft<19>(hn::AndNot(hn::Set(di, 15), bits)));
-    const VF32 p =
-        hn::MulAdd(hn::Set(df, 0.16666845977306366F), u, hn::Set(df, 0.5000163316726685F));
-    const VF32 q = hn::MulAdd(p, hn::Mul(u, u), u);
     return hn::Mul(hn::MulAdd(step, q, step), scale);
+#endif
   } else {
     const VF32 t = hn::MulAdd(zc, hn::Set(df, kInvLn2), s);
     const VF32 k = hn::Sub(t, s);
     const VF32 d = hn::NegMulAdd(k, hn::Set(df, kLn2Hi), zc);
     return exp_reduced(df, hn::NegMulAdd(k, hn::Set(df, kLn2Mid), d), t);
   }
+}
+
+/// exp_shifted_core of z clamped to floor first (NaN kept).
+HWY_INLINE VF32 exp_shifted(DF32 df, VF32 z, VF32 s, VF32 floor) {
+  return exp_shifted_core(df, max_keep_nan(floor, z), s);
+}
+
+/// Whether every lane of a block's sum lies within kBlockSumMax (NaN does not).
+HWY_INLINE bool block_sum_within(DF32 df, VF32 s) {
+  return hn::AllTrue(df, hn::Le(hn::Abs(s), hn::Set(df, kBlockSumMax)));
+}
+
+/// The max of x[0, n) (NaN left out), from four chains: one would wait on its own latency.
+HWY_INLINE float max_of(DF32 df, const float* x, std::size_t n) {
+  const std::size_t lanes = hn::Lanes(df);
+  VF32 acc[4] = {hn::Set(df, -HUGE_VALF), hn::Set(df, -HUGE_VALF), hn::Set(df, -HUGE_VALF),
+                 hn::Set(df, -HUGE_VALF)};
+  std::size_t i = 0;
+  for (; i + 4 * lanes <= n; i += 4 * lanes) {
+    for (std::size_t k = 0; k < 4; ++k) acc[k] = hn::Max(hn::LoadU(df, x + i + k * lanes), acc[k]);
+  }
+  for (; i + lanes <= n; i += lanes) acc[0] = hn::Max(hn::LoadU(df, x + i), acc[0]);
+  if (i < n) acc[1] = hn::Max(load_tail(df, x + i, n - i, -HUGE_VALF), acc[1]);
+  return hn::GetLane(hn::MaxOfLanes(df, hn::Max(hn::Max(acc[0], acc[1]), hn::Max(acc[2], acc[3]))));
 }
 
 /// Pass 1 of the fast path (see ce_fast_forward). The running max m is one value for
@@ -623,15 +666,11 @@ class fast_forward {
   ce_fast_partial run() {
     const std::size_t lanes = hn::Lanes(df_);
     // The max of the first elements (NaN left out): the first event.
-    const std::size_t warm = n_ < kWarmUp ? n_ : kWarmUp;
-    VF32 acc = hn::Set(df_, -HUGE_VALF);
-    std::size_t i = 0;
-    for (; i + lanes <= warm; i += lanes) acc = hn::Max(hn::LoadU(df_, x_ + i), acc);
-    if (i < warm) acc = hn::Max(load_tail(df_, x_ + i, warm - i, -HUGE_VALF), acc);
-    const float m0 = hn::GetLane(hn::MaxOfLanes(df_, acc));
+    const float m0 = max_of(df_, x_, n_ < kWarmUp ? n_ : kWarmUp);
     if (m0 > -HUGE_VALF && !raise(m0, 0)) return out_;
     const std::size_t block = kFastBlock * lanes;
-    for (i = 0; i + block <= n_; i += block) {
+    std::size_t i = 0;
+    for (; i + block <= n_; i += block) {
       if (!step<kFastBlock>(i, lanes)) return out_;
     }
     for (; i + lanes <= n_; i += lanes) {
@@ -655,12 +694,7 @@ class fast_forward {
     ce_events& ev = out_.events;
     if (ev.count + 1 == ce_events::kCapacity) {
       // The last event: the max of the rest, so that no block exceeds it any more.
-      const std::size_t lanes = hn::Lanes(df_);
-      VF32 acc = hn::Set(df_, m_new);
-      std::size_t j = i;
-      for (; j + lanes <= n_; j += lanes) acc = hn::Max(hn::LoadU(df_, x_ + j), acc);
-      if (j < n_) acc = hn::Max(load_tail(df_, x_ + j, n_ - j, -HUGE_VALF), acc);
-      m_new = hn::GetLane(hn::MaxOfLanes(df_, acc));
+      m_new = std::max(m_new, max_of(df_, x_ + i, n_ - i));
       if (m_new == HUGE_VALF) {
         out_.flags |= kBadLogit;
         return false;
@@ -678,6 +712,7 @@ class fast_forward {
     ev.start[ev.count] = i;
     ev.max[ev.count] = m_next;
     ++ev.count;
+    by_sum_ = kCheckBySum && shifted_ && !unsafe_;
     if (shifted_) {
       deep_ = false;
       mv_ = hn::Set(df_, shift.bound);
@@ -709,6 +744,40 @@ class fast_forward {
     return e;
   }
 
+  /// The sum of a block's exponentials without the skipped element.
+  template <std::size_t K>
+  HWY_INLINE VF32 block_sum(const VF32* e, std::size_t i) const {
+    const std::size_t lanes = hn::Lanes(df_);
+    // skip - i wraps around (beyond the block) when skip < i.
+    if (HWY_LIKELY(skip_ - i >= K * lanes)) return sum_tree<K>(e);
+    VF32 kept[K];
+    for (std::size_t k = 0; k < K; ++k) kept[k] = e[k];
+    const std::size_t k = (skip_ - i) / lanes;
+    const DI32 di;
+    const auto lane =
+        hn::Eq(hn::Iota(di, 0), hn::Set(di, static_cast<std::int32_t>(skip_ - i - k * lanes)));
+    kept[k] = hn::IfThenZeroElse(hn::RebindMask(df_, lane), kept[k]);
+    return sum_tree<K>(kept);
+  }
+
+  /// Stores a block's exponentials (kStore) and adds their sum s.
+  template <std::size_t K>
+  HWY_INLINE void keep(const VF32* e, VF32 s, std::size_t i, std::size_t last) {
+    if constexpr (kStore) {
+      const std::size_t lanes = hn::Lanes(df_);
+      for (std::size_t k = 0; k < K; ++k) {
+        float* p = e_ + i + k * lanes;
+        if (k + 1 == K && last < lanes) {
+          store_tail(df_, e[k], p, last);
+        } else {
+          hn::StoreU(e[k], df_, p);
+        }
+      }
+    }
+    sum_lo_ = hn::Add(sum_lo_, lower_doubles(dp_, s));
+    sum_hi_ = hn::Add(sum_hi_, upper_doubles(dp_, s));
+  }
+
   /// K vectors from element i, the last with `last` lanes valid (the others -inf).
   template <std::size_t K>
   HWY_INLINE bool step(std::size_t i, std::size_t last) {
@@ -721,6 +790,32 @@ class fast_forward {
       if (prefetch_) hwy::Prefetch(p + n_);
       z[k] = (k + 1 == K && last < lanes) ? load_tail(df_, p, last, -HUGE_VALF) : hn::LoadU(df_, p);
     }
+    if constexpr (kCheckBySum) {
+      if (HWY_LIKELY(by_sum_)) {
+        VF32 e[K];
+        for (std::size_t k = 0; k < K; ++k) e[k] = exp_shifted_core(df_, z[k], s_);
+        const VF32 s = block_sum<K>(e, i);
+        if (HWY_LIKELY(block_sum_within(df_, s))) {
+          keep<K>(e, s, i, last);
+          return true;
+        }
+        // A logit above the shift raises it below; -inf, NaN or one far below (-1.47e37)
+        // stay with the clamp for the rest of the slice.
+        const std::size_t events = out_.events.count;
+        const bool ok = checked_step<K>(z, i, last);
+        if (out_.events.count == events) {
+          unsafe_ = true;
+          by_sum_ = false;
+        }
+        return ok;
+      }
+    }
+    return checked_step<K>(z, i, last);
+  }
+
+  /// step with the block max checked first and the logits clamped.
+  template <std::size_t K>
+  HWY_INLINE bool checked_step(const VF32* z, std::size_t i, std::size_t last) {
     VF32 block_max = z[0];
     for (std::size_t k = 1; k < K; ++k) block_max = hn::Max(block_max, z[k]);
     const auto above = hn::Gt(block_max, mv_);
@@ -740,27 +835,7 @@ class fast_forward {
     }
     VF32 e[K];
     for (std::size_t k = 0; k < K; ++k) e[k] = exp_term(z[k]);
-    if constexpr (kStore) {
-      for (std::size_t k = 0; k < K; ++k) {
-        float* p = e_ + i + k * lanes;
-        if (k + 1 == K && last < lanes) {
-          store_tail(df_, e[k], p, last);
-        } else {
-          hn::StoreU(e[k], df_, p);
-        }
-      }
-    }
-    // skip - i wraps around (beyond the block) when skip < i.
-    if (HWY_UNLIKELY(skip_ - i < K * lanes)) {
-      const std::size_t k = (skip_ - i) / lanes;
-      const DI32 di;
-      const auto lane =
-          hn::Eq(hn::Iota(di, 0), hn::Set(di, static_cast<std::int32_t>(skip_ - i - k * lanes)));
-      e[k] = hn::IfThenZeroElse(hn::RebindMask(df_, lane), e[k]);
-    }
-    const VF32 s = sum_tree<K>(e);
-    sum_lo_ = hn::Add(sum_lo_, lower_doubles(dp_, s));
-    sum_hi_ = hn::Add(sum_hi_, upper_doubles(dp_, s));
+    keep<K>(e, block_sum<K>(e, i), i, last);
     return true;
   }
 
@@ -779,6 +854,8 @@ class fast_forward {
   VF32 s_;
   double m_ = -HUGE_VAL;  // the shift
   bool shifted_ = false;  // m_ is a multiple of ln 2 (exp_shifted)
+  bool by_sum_ = false;   // steps check the block sums (kCheckBySum)
+  bool unsafe_ = false;   // a logit gave inf or NaN without a raise: the clamp stays
   bool deep_ = false;
   ce_fast_partial out_;
 };
@@ -797,11 +874,7 @@ HWY_INLINE void short_forward(const float* x, std::size_t n, std::size_t skip, f
   const DF32 df;
   const DP64 dp;
   const std::size_t lanes = hn::Lanes(df);
-  VF32 acc = hn::Set(df, -HUGE_VALF);
-  std::size_t i = 0;
-  for (; i + lanes <= n; i += lanes) acc = hn::Max(hn::LoadU(df, x + i), acc);
-  if (i < n) acc = hn::Max(load_tail(df, x + i, n - i, -HUGE_VALF), acc);
-  const float row_max = hn::GetLane(hn::MaxOfLanes(df, acc));
+  const float row_max = max_of(df, x, n);
   // Rows of -inf only, +inf or NaN, and beyond kShiftMax go to fast_forward.
   if (HWY_UNLIKELY(!(row_max >= -kShiftMax && row_max <= kShiftMax))) {
     out = fast_forward<kStore>(x, n, skip, e).run();
@@ -816,7 +889,6 @@ HWY_INLINE void short_forward(const float* x, std::size_t n, std::size_t skip, f
   out.events.max[0] = m;
   const VF32 s = hn::Set(df, shift.s);
   const VF32 floor_v = hn::Set(df, shift.floor);
-  const auto term = [&](VF32 z) HWY_ATTR { return exp_shifted(df, z, s, floor_v); };
   const auto drop_skip = [&](std::size_t at, VF32 v) HWY_ATTR {
     // skip - at wraps around (beyond the vector) when skip < at.
     if (skip - at >= lanes) return v;
@@ -826,33 +898,55 @@ HWY_INLINE void short_forward(const float* x, std::size_t n, std::size_t skip, f
   };
   VP64 lo = hn::Zero(dp);
   VP64 hi = hn::Zero(dp);
-  const auto add = [&](VF32 s) HWY_ATTR {
-    lo = hn::Add(lo, lower_doubles(dp, s));
-    hi = hn::Add(hi, upper_doubles(dp, s));
-  };
-  const std::size_t block = kFastBlock * lanes;
-  for (i = 0; i + block <= n; i += block) {
-    VF32 v[kFastBlock];
-    for (std::size_t k = 0; k < kFastBlock; ++k) {
+  // No logit lies above the shift: a block sum beyond kBlockSumMax comes from -inf, NaN or a
+  // logit far below (see kCheckBySum), and the rest of the row takes the clamp. Each block is
+  // checked before it is stored: in place, the logits are gone after.
+  bool clamp = !kCheckBySum;
+  // kCount vectors from element i, the last with `last` lanes valid.
+  const auto block = [&](auto kk, std::size_t i, std::size_t last) HWY_ATTR {
+    constexpr std::size_t kCount = decltype(kk)::value;
+    VF32 z[kCount];
+    for (std::size_t k = 0; k < kCount; ++k) {
+      const float* p = x + i + k * lanes;
       // The next row, while this one computes: its max pass would wait for memory.
-      hwy::Prefetch(x + n + i + k * lanes);
-      v[k] = term(hn::LoadU(df, x + i + k * lanes));
-      if constexpr (kStore) hn::StoreU(v[k], df, e + i + k * lanes);
-      v[k] = drop_skip(i + k * lanes, v[k]);
+      hwy::Prefetch(p + n);
+      z[k] = (k + 1 == kCount && last < lanes) ? load_tail(df, p, last, shift.floor)
+                                               : hn::LoadU(df, p);
     }
-    add(sum_tree<kFastBlock>(v));
+    VF32 v[kCount];
+    VF32 sum;
+    const auto add_up = [&]() HWY_ATTR {
+      VF32 w[kCount];
+      for (std::size_t k = 0; k < kCount; ++k) w[k] = drop_skip(i + k * lanes, v[k]);
+      sum = sum_tree<kCount>(w);
+    };
+    if (!clamp) {
+      for (std::size_t k = 0; k < kCount; ++k) v[k] = exp_shifted_core(df, z[k], s);
+      add_up();
+      clamp = !block_sum_within(df, sum);
+    }
+    if (clamp) {
+      for (std::size_t k = 0; k < kCount; ++k) v[k] = exp_shifted(df, z[k], s, floor_v);
+      add_up();
+    }
+    if constexpr (kStore) {
+      for (std::size_t k = 0; k < kCount; ++k) {
+        if (k + 1 == kCount && last < lanes) {
+          store_tail(df, v[k], e + i + k * lanes, last);
+        } else {
+          hn::StoreU(v[k], df, e + i + k * lanes);
+        }
+      }
+    }
+    lo = hn::Add(lo, lower_doubles(dp, sum));
+    hi = hn::Add(hi, upper_doubles(dp, sum));
+  };
+  std::size_t i = 0;
+  for (; i + kFastBlock * lanes <= n; i += kFastBlock * lanes) {
+    block(std::integral_constant<std::size_t, kFastBlock>(), i, lanes);
   }
-  for (; i + lanes <= n; i += lanes) {
-    hwy::Prefetch(x + n + i);
-    const VF32 v = term(hn::LoadU(df, x + i));
-    if constexpr (kStore) hn::StoreU(v, df, e + i);
-    add(drop_skip(i, v));
-  }
-  if (i < n) {
-    const VF32 v = term(load_tail(df, x + i, n - i, -HUGE_VALF));
-    if constexpr (kStore) store_tail(df, v, e + i, n - i);
-    add(drop_skip(i, v));
-  }
+  for (; i + lanes <= n; i += lanes) block(std::integral_constant<std::size_t, 1>(), i, lanes);
+  if (i < n) block(std::integral_constant<std::size_t, 1>(), i, n - i);
   out.sum = hn::GetLane(hn::SumOfLanes(dp, hn::Add(lo, hi))) * 0x1p-64;
   // A NaN logit made its exponential and the sum NaN.
   if (std::isnan(out.sum)) out.flags |= kBadLogit;
