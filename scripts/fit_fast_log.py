@@ -30,17 +30,44 @@ def kl_series(x):
     return (mp.atanh(s) - s) / s**3
 
 
+def horner(coef, x):
+    """The polynomial of coef (lowest first) at x, in mpmath."""
+    p = mp.mpf(0)
+    for c in reversed(coef):
+        p = p * x + mp.mpf(c)
+    return p
+
+
 def fit_kl(x_max: float = 0.36, degree: int = 6) -> None:
     """P on [0, x_max] (|s| <= 0.6, q/p in [1/4, 4]) by Chebyshev interpolation."""
     coef = [f32(c) for c in reversed(mp.chebyfit(kl_series, [0, x_max], degree + 1))]
     worst = 0
     for x in mp.linspace(0, x_max, 4001):
-        p = mp.mpf(0)
-        for c in reversed(coef):
-            p = p * x + mp.mpf(c)
-        worst = max(worst, abs(p / kl_series(x) - 1))
+        worst = max(worst, abs(horner(coef, x) / kl_series(x) - 1))
     print(f"KL: x in [0, {x_max}]; max relative error of P(x): {float(worst):.3g}")
     print("kKlPoly2: 2 *", ", 2 * ".join(f"{c!r}F" for c in coef))
+
+
+def fit_remainder(lo, hi, degree: int, f, scale, rounding):
+    """P of the given degree with f(x) = x + x^2 P(x) on [lo, hi] (f = e^x - 1 or ln(1 + x)),
+    fitted by least squares on 600 Chebyshev nodes, weighted for the error relative to
+    scale(x) (e^x, or f itself), its coefficients rounded by `rounding`; returns them (lowest
+    first) and that error at its largest over 4001 points."""
+    n = 600
+    nodes = [(lo + hi) / 2 + (hi - lo) / 2 * mp.cos(mp.pi * (k + 0.5) / n) for k in range(n)]
+    a = mp.matrix(n, degree + 1)
+    b = mp.matrix(n, 1)
+    for j, x in enumerate(nodes):
+        w = x * x / abs(scale(x))
+        for k in range(degree + 1):
+            a[j, k] = w * x**k
+        b[j] = w * (f(x) - x) / (x * x)
+    coef = [rounding(c) for c in mp.qr_solve(a, b)[0]]
+    worst = 0
+    for x in mp.linspace(lo, hi, 4001):
+        if x != 0:
+            worst = max(worst, abs((x + x * x * horner(coef, x) - f(x)) / scale(x)))
+    return coef, worst
 
 
 def fit_exp(u_max: float = 0.3536, degree: int = 4, rounding=None, name: str = "exp_reduced P") -> None:
@@ -48,24 +75,7 @@ def fit_exp(u_max: float = 0.3536, degree: int = 4, rounding=None, name: str = "
     on Chebyshev nodes, weighted for relative error, its coefficients rounded to float (or
     by `rounding`): the exponentials of the loss kernels in src/kernels/loss_kernels.cc."""
     rounding = rounding or f32
-    lo, hi = -mp.mpf(u_max), mp.mpf(u_max)
-    n = 600
-    nodes = [hi * mp.cos(mp.pi * (k + 0.5) / n) for k in range(n)]
-    a = mp.matrix(n, degree + 1)
-    b = mp.matrix(n, 1)
-    for j, u in enumerate(nodes):
-        w = u * u / mp.exp(u)
-        for k in range(degree + 1):
-            a[j, k] = w * u**k
-        b[j] = w * (mp.exp(u) - 1 - u) / (u * u)
-    coef = [rounding(c) for c in mp.qr_solve(a, b)[0]]
-    worst = 0
-    for u in mp.linspace(lo, hi, 4001):
-        if u != 0:
-            p = mp.mpf(0)
-            for c in reversed(coef):
-                p = p * u + mp.mpf(c)
-            worst = max(worst, abs((1 + u + u * u * p) / mp.exp(u) - 1))
+    coef, worst = fit_remainder(-mp.mpf(u_max), mp.mpf(u_max), degree, mp.expm1, mp.exp, rounding)
     suffix = "F" if rounding is f32 else ""
     print(f"exp: |u| <= {u_max}; max relative error of 1 + u + u^2 P(u): {float(worst):.3g}")
     print(f"{name}, highest coefficient first:", ", ".join(f"{c!r}{suffix}" for c in reversed(coef)))
@@ -86,23 +96,7 @@ def main() -> None:
                       b * mp.mpf(inv_c) - 1))
     lo = min(t[2] for t in table)
     hi = max(t[3] for t in table)
-    n, degree = 600, 3
-    nodes = [(lo + hi) / 2 + (hi - lo) / 2 * mp.cos(mp.pi * (k + 0.5) / n) for k in range(n)]
-    a = mp.matrix(n, degree + 1)
-    b = mp.matrix(n, 1)
-    for j, r in enumerate(nodes):
-        w = r * r / abs(mp.log1p(r))
-        for k in range(degree + 1):
-            a[j, k] = w * r**k
-        b[j] = w * (mp.log1p(r) - r) / (r * r)
-    coef = [f32(c) for c in mp.qr_solve(a, b)[0]]
-    worst = 0
-    for r in mp.linspace(lo, hi, 4001):
-        if r != 0:
-            p = mp.mpf(0)
-            for c in reversed(coef):
-                p = p * r + mp.mpf(c)
-            worst = max(worst, abs((r + r * r * p) / mp.log1p(r) - 1))
+    coef, worst = fit_remainder(lo, hi, 3, mp.log1p, mp.log1p, f32)
     print(f"r in [{float(lo)}, {float(hi)}]; max relative error of r + r^2 P(r): {float(worst):.3g}")
     print("kInvC:", ", ".join(f"{t[0]!r}F" for t in table))
     print("kLogC:", ", ".join(f"{t[1]!r}F" for t in table))
