@@ -865,20 +865,26 @@ ce_fast_partial fast_forward_any(const float* x, std::size_t n, std::size_t skip
   return fast_forward<false>(x, n, skip, nullptr).run();
 }
 
-/// fast_forward of a short row (n <= kWarmUp), whose first max is the row's: in locals
-/// (registers), without events to check, shifted by the ln2_shift of its max. Rows whose
-/// max lies beyond +-kShiftMax (or is not finite) go to fast_forward.
+// With kCheckBySum, a short row that is not overwritten in place is shifted by the max of
+// its first elements only: a later block whose sum shows a logit above the shift (more than
+// ln 16 above it) starts the row again from its whole max, seldom on most data.
+constexpr std::size_t kShortWarmUp = 128;
+
+/// fast_forward of a short row (n <= kWarmUp) in locals (registers), without events, shifted
+/// by the ln2_shift of the max of its first `warm` elements; false (to start again from the
+/// whole row's max) if a logit lies more than ln 16 above that shift. Rows whose max lies
+/// beyond +-kShiftMax (or is not finite) go to fast_forward.
 template <bool kStore>
-HWY_INLINE void short_forward(const float* x, std::size_t n, std::size_t skip, float* e,
-                              ce_fast_partial& out) {
+HWY_NOINLINE bool short_forward_from(const float* x, std::size_t n, std::size_t skip, float* e,
+                                     std::size_t warm, ce_fast_partial& out) {
   const DF32 df;
   const DP64 dp;
   const std::size_t lanes = hn::Lanes(df);
-  const float row_max = max_of(df, x, n);
+  const float row_max = max_of(df, x, warm);
   // Rows of -inf only, +inf or NaN, and beyond kShiftMax go to fast_forward.
   if (HWY_UNLIKELY(!(row_max >= -kShiftMax && row_max <= kShiftMax))) {
     out = fast_forward<kStore>(x, n, skip, e).run();
-    return;
+    return true;
   }
   const ln2_shift shift(row_max);
   const double m = shift.value;
@@ -898,10 +904,11 @@ HWY_INLINE void short_forward(const float* x, std::size_t n, std::size_t skip, f
   };
   VP64 lo = hn::Zero(dp);
   VP64 hi = hn::Zero(dp);
-  // No logit lies above the shift: a block sum beyond kBlockSumMax comes from -inf, NaN or a
-  // logit far below (see kCheckBySum), and the rest of the row takes the clamp. Each block is
-  // checked before it is stored: in place, the logits are gone after.
+  // A block sum beyond kBlockSumMax comes from a logit above the shift (only where warm < n),
+  // or from -inf, NaN or a logit far below (see kCheckBySum): then the rest of the row takes
+  // the clamp. Each block is checked before it is stored: in place, the logits are gone after.
   bool clamp = !kCheckBySum;
+  const VF32 bound = hn::Set(df, shift.bound);
   // kCount vectors from element i, the last with `last` lanes valid.
   const auto block = [&](auto kk, std::size_t i, std::size_t last) HWY_ATTR {
     constexpr std::size_t kCount = decltype(kk)::value;
@@ -924,6 +931,11 @@ HWY_INLINE void short_forward(const float* x, std::size_t n, std::size_t skip, f
       for (std::size_t k = 0; k < kCount; ++k) v[k] = exp_shifted_core(df, z[k], s);
       add_up();
       clamp = !block_sum_within(df, sum);
+      if (HWY_UNLIKELY(clamp && warm < n)) {
+        VF32 top = z[0];
+        for (std::size_t k = 1; k < kCount; ++k) top = hn::Max(top, z[k]);
+        if (!hn::AllFalse(df, hn::Gt(top, bound))) return false;
+      }
     }
     if (clamp) {
       for (std::size_t k = 0; k < kCount; ++k) v[k] = exp_shifted(df, z[k], s, floor_v);
@@ -940,16 +952,32 @@ HWY_INLINE void short_forward(const float* x, std::size_t n, std::size_t skip, f
     }
     lo = hn::Add(lo, lower_doubles(dp, sum));
     hi = hn::Add(hi, upper_doubles(dp, sum));
+    return true;
   };
   std::size_t i = 0;
   for (; i + kFastBlock * lanes <= n; i += kFastBlock * lanes) {
-    block(std::integral_constant<std::size_t, kFastBlock>(), i, lanes);
+    if (!block(std::integral_constant<std::size_t, kFastBlock>(), i, lanes)) return false;
   }
-  for (; i + lanes <= n; i += lanes) block(std::integral_constant<std::size_t, 1>(), i, lanes);
-  if (i < n) block(std::integral_constant<std::size_t, 1>(), i, n - i);
+  for (; i + lanes <= n; i += lanes) {
+    if (!block(std::integral_constant<std::size_t, 1>(), i, lanes)) return false;
+  }
+  if (i < n && !block(std::integral_constant<std::size_t, 1>(), i, n - i)) return false;
   out.sum = hn::GetLane(hn::SumOfLanes(dp, hn::Add(lo, hi))) * 0x1p-64;
   // A NaN logit made its exponential and the sum NaN.
   if (std::isnan(out.sum)) out.flags |= kBadLogit;
+  return true;
+}
+
+/// short_forward_from the first kShortWarmUp elements where kCheckBySum allows it (not in
+/// place), else or if that fails from the whole row.
+template <bool kStore>
+HWY_INLINE void short_forward(const float* x, std::size_t n, std::size_t skip, float* e,
+                              ce_fast_partial& out) {
+  if (kCheckBySum && n > kShortWarmUp && e != x &&
+      short_forward_from<kStore>(x, n, skip, e, kShortWarmUp, out)) {
+    return;
+  }
+  short_forward_from<kStore>(x, n, skip, e, n, out);
 }
 
 /// g[j] = e[j] * f for j in [begin, end): f split into two floats on targets with FMA,
