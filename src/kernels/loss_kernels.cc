@@ -480,6 +480,34 @@ HWY_INLINE VF32 sum_tree(const VF32* v) {
   }
 }
 
+/// sum_tree of K vectors without element `at` of theirs (none if at >= K lanes; a skip
+/// before the block wraps around to a large at).
+template <std::size_t K>
+HWY_INLINE VF32 sum_without(DF32 df, const VF32* v, std::size_t at) {
+  const std::size_t lanes = hn::Lanes(df);
+  if (HWY_LIKELY(at >= K * lanes)) return sum_tree<K>(v);
+  VF32 kept[K];
+  for (std::size_t k = 0; k < K; ++k) kept[k] = v[k];
+  const std::size_t k = at / lanes;
+  const DI32 di;
+  const auto lane = hn::Eq(hn::Iota(di, 0), hn::Set(di, static_cast<std::int32_t>(at - k * lanes)));
+  kept[k] = hn::IfThenZeroElse(hn::RebindMask(df, lane), kept[k]);
+  return sum_tree<K>(kept);
+}
+
+/// Stores K vectors from p, the last with only its first `last` lanes (never past them).
+template <std::size_t K>
+HWY_INLINE void store_vectors(DF32 df, const VF32* v, float* p, std::size_t last) {
+  const std::size_t lanes = hn::Lanes(df);
+  for (std::size_t k = 0; k < K; ++k) {
+    if (k + 1 == K && last < lanes) {
+      store_tail(df, v[k], p + k * lanes, last);
+    } else {
+      hn::StoreU(v[k], df, p + k * lanes);
+    }
+  }
+}
+
 /// 2^k (1 + q) 2^kExpOffset rounded once, with q = e^u - 1 for |u| <= 0.3536 and k + 127 +
 /// kExpOffset in the low bits of t (k = -191 gives 0).
 HWY_INLINE VF32 exp_reduced(DF32 df, VF32 u, VF32 t) {
@@ -744,36 +772,10 @@ class fast_forward {
     return e;
   }
 
-  /// The sum of a block's exponentials without the skipped element.
-  template <std::size_t K>
-  HWY_INLINE VF32 block_sum(const VF32* e, std::size_t i) const {
-    const std::size_t lanes = hn::Lanes(df_);
-    // skip - i wraps around (beyond the block) when skip < i.
-    if (HWY_LIKELY(skip_ - i >= K * lanes)) return sum_tree<K>(e);
-    VF32 kept[K];
-    for (std::size_t k = 0; k < K; ++k) kept[k] = e[k];
-    const std::size_t k = (skip_ - i) / lanes;
-    const DI32 di;
-    const auto lane =
-        hn::Eq(hn::Iota(di, 0), hn::Set(di, static_cast<std::int32_t>(skip_ - i - k * lanes)));
-    kept[k] = hn::IfThenZeroElse(hn::RebindMask(df_, lane), kept[k]);
-    return sum_tree<K>(kept);
-  }
-
   /// Stores a block's exponentials (kStore) and adds their sum s.
   template <std::size_t K>
   HWY_INLINE void keep(const VF32* e, VF32 s, std::size_t i, std::size_t last) {
-    if constexpr (kStore) {
-      const std::size_t lanes = hn::Lanes(df_);
-      for (std::size_t k = 0; k < K; ++k) {
-        float* p = e_ + i + k * lanes;
-        if (k + 1 == K && last < lanes) {
-          store_tail(df_, e[k], p, last);
-        } else {
-          hn::StoreU(e[k], df_, p);
-        }
-      }
-    }
+    if constexpr (kStore) store_vectors<K>(df_, e, e_ + i, last);
     sum_lo_ = hn::Add(sum_lo_, lower_doubles(dp_, s));
     sum_hi_ = hn::Add(sum_hi_, upper_doubles(dp_, s));
   }
@@ -794,7 +796,7 @@ class fast_forward {
       if (HWY_LIKELY(by_sum_)) {
         VF32 e[K];
         for (std::size_t k = 0; k < K; ++k) e[k] = exp_shifted_core(df_, z[k], s_);
-        const VF32 s = block_sum<K>(e, i);
+        const VF32 s = sum_without<K>(df_, e, skip_ - i);
         if (HWY_LIKELY(block_sum_within(df_, s))) {
           keep<K>(e, s, i, last);
           return true;
@@ -835,7 +837,7 @@ class fast_forward {
     }
     VF32 e[K];
     for (std::size_t k = 0; k < K; ++k) e[k] = exp_term(z[k]);
-    keep<K>(e, block_sum<K>(e, i), i, last);
+    keep<K>(e, sum_without<K>(df_, e, skip_ - i), i, last);
     return true;
   }
 
@@ -895,13 +897,6 @@ HWY_NOINLINE bool short_forward_from(const float* x, std::size_t n, std::size_t 
   out.events.max[0] = m;
   const VF32 s = hn::Set(df, shift.s);
   const VF32 floor_v = hn::Set(df, shift.floor);
-  const auto drop_skip = [&](std::size_t at, VF32 v) HWY_ATTR {
-    // skip - at wraps around (beyond the vector) when skip < at.
-    if (skip - at >= lanes) return v;
-    const DI32 di;
-    const auto lane = hn::Eq(hn::Iota(di, 0), hn::Set(di, static_cast<std::int32_t>(skip - at)));
-    return hn::IfThenZeroElse(hn::RebindMask(df, lane), v);
-  };
   VP64 lo = hn::Zero(dp);
   VP64 hi = hn::Zero(dp);
   // A block sum beyond kBlockSumMax comes from a logit above the shift (only where warm < n),
@@ -922,14 +917,9 @@ HWY_NOINLINE bool short_forward_from(const float* x, std::size_t n, std::size_t 
     }
     VF32 v[kCount];
     VF32 sum;
-    const auto add_up = [&]() HWY_ATTR {
-      VF32 w[kCount];
-      for (std::size_t k = 0; k < kCount; ++k) w[k] = drop_skip(i + k * lanes, v[k]);
-      sum = sum_tree<kCount>(w);
-    };
     if (!clamp) {
       for (std::size_t k = 0; k < kCount; ++k) v[k] = exp_shifted_core(df, z[k], s);
-      add_up();
+      sum = sum_without<kCount>(df, v, skip - i);
       clamp = !block_sum_within(df, sum);
       if (HWY_UNLIKELY(clamp && warm < n)) {
         VF32 top = z[0];
@@ -939,17 +929,9 @@ HWY_NOINLINE bool short_forward_from(const float* x, std::size_t n, std::size_t 
     }
     if (clamp) {
       for (std::size_t k = 0; k < kCount; ++k) v[k] = exp_shifted(df, z[k], s, floor_v);
-      add_up();
+      sum = sum_without<kCount>(df, v, skip - i);
     }
-    if constexpr (kStore) {
-      for (std::size_t k = 0; k < kCount; ++k) {
-        if (k + 1 == kCount && last < lanes) {
-          store_tail(df, v[k], e + i + k * lanes, last);
-        } else {
-          hn::StoreU(v[k], df, e + i + k * lanes);
-        }
-      }
-    }
+    if constexpr (kStore) store_vectors<kCount>(df, v, e + i, last);
     lo = hn::Add(lo, lower_doubles(dp, sum));
     hi = hn::Add(hi, upper_doubles(dp, sum));
     return true;
