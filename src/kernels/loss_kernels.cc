@@ -740,7 +740,6 @@ class fast_forward {
     ev.start[ev.count] = i;
     ev.max[ev.count] = m_next;
     ++ev.count;
-    by_sum_ = kCheckBySum && shifted_ && !unsafe_;
     if (shifted_) {
       deep_ = false;
       mv_ = hn::Set(df_, shift.bound);
@@ -793,7 +792,7 @@ class fast_forward {
       z[k] = (k + 1 == K && last < lanes) ? load_tail(df_, p, last, -HUGE_VALF) : hn::LoadU(df_, p);
     }
     if constexpr (kCheckBySum) {
-      if (HWY_LIKELY(by_sum_)) {
+      if (HWY_LIKELY(shifted_ && !unsafe_)) {
         VF32 e[K];
         for (std::size_t k = 0; k < K; ++k) e[k] = exp_shifted_core(df_, z[k], s_);
         const VF32 s = sum_without<K>(df_, e, skip_ - i);
@@ -805,10 +804,7 @@ class fast_forward {
         // stay with the clamp for the rest of the slice.
         const std::size_t events = out_.events.count;
         const bool ok = checked_step<K>(z, i, last);
-        if (out_.events.count == events) {
-          unsafe_ = true;
-          by_sum_ = false;
-        }
+        if (out_.events.count == events) unsafe_ = true;
         return ok;
       }
     }
@@ -856,8 +852,9 @@ class fast_forward {
   VF32 s_;
   double m_ = -HUGE_VAL;  // the shift
   bool shifted_ = false;  // m_ is a multiple of ln 2 (exp_shifted)
-  bool by_sum_ = false;   // steps check the block sums (kCheckBySum)
-  bool unsafe_ = false;   // a logit gave inf or NaN without a raise: the clamp stays
+  // A logit gave inf or NaN without a raise: the clamp stays (else steps check the block
+  // sums where kCheckBySum and shifted_).
+  bool unsafe_ = false;
   bool deep_ = false;
   ce_fast_partial out_;
 };
