@@ -486,12 +486,13 @@ template <std::size_t K>
 HWY_INLINE VF32 sum_without(DF32 df, const VF32* v, std::size_t at) {
   const std::size_t lanes = hn::Lanes(df);
   if (HWY_LIKELY(at >= K * lanes)) return sum_tree<K>(v);
-  VF32 kept[K];
-  for (std::size_t k = 0; k < K; ++k) kept[k] = v[k];
-  const std::size_t k = at / lanes;
+  const std::size_t at_k = at / lanes;
   const DI32 di;
-  const auto lane = hn::Eq(hn::Iota(di, 0), hn::Set(di, static_cast<std::int32_t>(at - k * lanes)));
-  kept[k] = hn::IfThenZeroElse(hn::RebindMask(df, lane), kept[k]);
+  const auto lane = hn::RebindMask(
+      df, hn::Eq(hn::Iota(di, 0), hn::Set(di, static_cast<std::int32_t>(at % lanes))));
+  // A test per vector, not kept[at_k]: a vector picked at run time goes through the stack.
+  VF32 kept[K];
+  for (std::size_t k = 0; k < K; ++k) kept[k] = k == at_k ? hn::IfThenZeroElse(lane, v[k]) : v[k];
   return sum_tree<K>(kept);
 }
 
