@@ -4,9 +4,9 @@ src/kernels/fast_log-inl.h (the float log), kKlPoly2 of the float KL terms in
 src/kernels/measures_kernels.cc, and the polynomial of exp_reduced, the float loss
 kernels' exponential, in src/kernels/loss_kernels.cc.
 
-ln x = k ln 2 + ln c + ln(1 + r), r = z/c - 1, z in [0.6875, 1.375): 16 intervals of z
-([0.6875, 1) in steps of 1/32, [1, 1.375) in steps of 1/16), c their middles but 1 for
-the two that touch 1; ln(1 + r) = r + r^2 P(r), P a cubic fitted by least squares on
+ln x = k ln 2 + ln c + ln(1 + r), r = z/c - 1, z in [0.75, 1.5): 32 intervals of z
+([0.75, 1) in steps of 1/64, [1, 1.5) in steps of 1/32), c their middles but 1 for
+the two that touch 1; ln(1 + r) = r + r^2 P(r), P a quadratic fitted by least squares on
 Chebyshev nodes, weighted for relative error. Prints the constants and the polynomial's
 largest relative error with its coefficients rounded to float.
 
@@ -86,17 +86,17 @@ def main() -> None:
     fit_exp()  # float lanes without the table
     fit_exp(0.02167, 1, name="exp_shifted P (table of 2^(i/16))")
     fit_exp(0.04339, 2, float, "exp_for_float P (double lanes, table of 2^(i/8))")
-    edges = [mp.mpf(0.6875) + mp.mpf(i) / 32 for i in range(11)]
-    edges += [1 + mp.mpf(i) / 16 for i in range(1, 7)]
+    edges = [mp.mpf(0.75) + mp.mpf(i) / 64 for i in range(17)]
+    edges += [1 + mp.mpf(i) / 32 for i in range(1, 17)]
     table = []
     for i, (a, b) in enumerate(zip(edges, edges[1:])):
-        c = mp.mpf(1) if i in (9, 10) else (a + b) / 2
+        c = mp.mpf(1) if i in (15, 16) else (a + b) / 2
         inv_c = f32(1 / c)
         table.append((inv_c, f32(-mp.log(mp.mpf(inv_c))), a * mp.mpf(inv_c) - 1,
                       b * mp.mpf(inv_c) - 1))
     lo = min(t[2] for t in table)
     hi = max(t[3] for t in table)
-    coef, worst = fit_remainder(lo, hi, 3, mp.log1p, mp.log1p, f32)
+    coef, worst = fit_remainder(lo, hi, 2, mp.log1p, mp.log1p, f32)
     print(f"r in [{float(lo)}, {float(hi)}]; max relative error of r + r^2 P(r): {float(worst):.3g}")
     print("kInvC:", ", ".join(f"{t[0]!r}F" for t in table))
     print("kLogC:", ", ".join(f"{t[1]!r}F" for t in table))

@@ -137,9 +137,14 @@ TEST_P(every_isa, float_log_is_within_2_ulp) {
   std::uniform_real_distribution<double> exponent(-126.0, 128.0);
   for (int i = 0; i < 200000; ++i) x.push_back(static_cast<float>(std::exp2(exponent(rng))));
   for (int i = -20000; i <= 20000; ++i) x.push_back(1.0F + static_cast<float>(i) * 1e-5F);
-  for (float v = 0.6875F; v < 1.375F; v = std::nextafter(v, 2.0F) + 1e-4F) x.push_back(v);
-  x.insert(x.end(), {FLT_MIN, FLT_MAX, 1.0F, std::nextafter(1.0F, 0.0F), std::nextafter(1.0F, 2.0F),
-                     0.6875F, 1.375F, std::nextafter(1.375F, 0.0F)});
+  for (float v = 0.75F; v < 1.5F; v = std::nextafter(v, 2.0F) + 1e-4F) x.push_back(v);
+  // Both sides of each table interval's ends: [0.75, 1) in steps of 1/64, [1, 1.5) of 1/32.
+  for (int i = 0; i <= 32; ++i) {
+    const float end =
+        i <= 16 ? 0.75F + static_cast<float>(i) / 64 : 1.0F + static_cast<float>(i - 16) / 32;
+    x.insert(x.end(), {std::nextafter(end, 0.0F), end, std::nextafter(end, 2.0F)});
+  }
+  x.insert(x.end(), {FLT_MIN, FLT_MAX, 1.0F, 0.375F, 3.0F, std::nextafter(0.375F, 1.0F)});
   std::vector<float> out(x.size());
   kernels::log_normal(x.data(), out.data(), x.size());
   double worst = 0.0;
@@ -155,6 +160,15 @@ TEST_P(every_isa, float_log_is_within_2_ulp) {
     }
   }
   EXPECT_LE(worst, 2.0) << "at x = " << worst_x;
+
+  // The kernels multiply the log of a zero by that zero, and of a subnormal by a
+  // subnormal: both must be finite.
+  std::vector<float> small = {0.0F, FLT_TRUE_MIN, FLT_MIN / 3, std::nextafter(FLT_MIN, 0.0F)};
+  std::vector<float> small_out(small.size());
+  kernels::log_normal(small.data(), small_out.data(), small.size());
+  for (std::size_t i = 0; i < small.size(); ++i) {
+    EXPECT_TRUE(std::isfinite(small_out[i])) << "ln " << small[i] << " = " << small_out[i];
+  }
 }
 
 /// p ln(p/q) + q - p in long double, for p > 0, q > 0.
@@ -261,6 +275,26 @@ void expect_special_values_handled_in_long_inputs() {
     expect_fast_kl_matches(p, q, 1.0, kl_ref, forgiven);
   }
 }
+
+/// A long input of subnormals but one 1: their terms are the whole entropy, so the
+/// fast path must not take them.
+template <class T>
+void expect_subnormal_terms_exact() {
+  std::mt19937_64 rng(5);
+  std::uniform_int_distribution<int> multiple(1, 1 << 20);
+  std::vector<T> p(4099);
+  for (auto& v : p) v = std::numeric_limits<T>::denorm_min() * static_cast<T>(multiple(rng));
+  p[17] = T(1);
+  const auto h = kernels::entropy(p.data(), p.size(), 1.0);
+  const auto h_ref = kernels::reference::entropy(p.data(), p.size(), 1.0);
+  EXPECT_EQ(h.flags, h_ref.flags);
+  EXPECT_GT(std::fabs(h_ref.terms.value()), 0.0);
+  EXPECT_LE(close(h.terms, h_ref.terms), kLogTolerance<T>);
+  const auto ce = kernels::cross_entropy(p.data(), p.data(), p.size(), 1.0, 1.0);
+  EXPECT_LE(close(ce.terms, h_ref.terms), kLogTolerance<T>);
+}
+TEST_P(every_isa, subnormal_double_terms_are_exact) { expect_subnormal_terms_exact<double>(); }
+TEST_P(every_isa, subnormal_float_terms_are_exact) { expect_subnormal_terms_exact<float>(); }
 
 TEST_P(every_isa, special_values_in_long_double_inputs) {
   expect_special_values_handled_in_long_inputs<double>();

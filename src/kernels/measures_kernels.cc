@@ -180,6 +180,42 @@ struct block_range {
   }
 };
 
+#if HWY_TARGET <= HWY_AVX3
+/// As block_range without its bounds: one vfpclassps/pd per vector into a mask
+/// register, where block_range takes three vector operations, on AVX-512.
+template <class D, bool kZeroOk>
+struct block_class {
+  using T = hn::TFromD<D>;
+  static_assert(hn::MaxLanes(D()) * sizeof(T) == 64, "a whole 512-bit vector");
+  // vfpclass categories: QNaN 0x01, +0 0x02, -0 0x04, +inf 0x08, -inf 0x10,
+  // subnormal 0x20, negative finite 0x40, SNaN 0x80.
+  static constexpr int kNotFiniteOrNegative = 0xDD;
+  static constexpr int kOdd = kZeroOk ? 0xFD : 0xFF;
+  unsigned odd = 0;
+
+  explicit block_class(D /*d*/) {}
+
+  template <int kCategories>
+  HWY_INLINE void classify(hn::Vec<D> x) {
+    if constexpr (sizeof(T) == 4) {
+      odd |= _mm512_fpclass_ps_mask(x.raw, kCategories);
+    } else {
+      odd |= _mm512_fpclass_pd_mask(x.raw, kCategories);
+    }
+  }
+  HWY_INLINE void see(hn::Vec<D> x) { classify<kOdd>(x); }
+  HWY_INLINE void see_high(hn::Vec<D> x) { classify<kNotFiniteOrNegative>(x); }
+  HWY_INLINE bool ok_then_reset(D /*d*/) {
+    const bool ok = odd == 0;
+    odd = 0;
+    return ok;
+  }
+};
+#else
+template <class D, bool kZeroOk>
+using block_class = block_range<D, kZeroOk>;
+#endif
+
 /// A zero-padded copy of p[i, i + count) in a vector-sized buffer.
 template <class T>
 struct padded {
@@ -276,7 +312,7 @@ partial EntropyF64(const double* HWY_RESTRICT p, std::size_t n, double sp) {
   const auto divisor = hn::Set(d, sp);
   const bool scaled = sp != 1.0;
   validity<DF64> valid(d);
-  block_range<DF64, /*kZeroOk=*/true> range(d);
+  block_class<DF64, /*kZeroOk=*/true> range(d);
   lane_sum<DF64> terms(d);
   lane_sum<DF64> mass(d);
   auto acc_t = hn::Zero(d);
@@ -311,40 +347,47 @@ partial EntropyF64(const double* HWY_RESTRICT p, std::size_t n, double sp) {
   return out;
 }
 
-partial EntropyF32(const float* HWY_RESTRICT p, std::size_t n, double sp) {
+template <bool scaled>
+partial entropy_f32(const float* HWY_RESTRICT p, std::size_t n, double sp) {
   const DF32 df;
   const DP64 d;
   const std::size_t lanes = hn::Lanes(df);
   const auto divisor = hn::Set(df, static_cast<float>(sp));
-  const bool scaled = sp != 1.0;
   validity<DF32> valid(df);
-  block_range<DF32, /*kZeroOk=*/true> range(df);
+  block_class<DF32, /*kZeroOk=*/true> range(df);
   lane_sum<DP64> terms(d);
   lane_sum<DP64> mass(d);
   auto acc_t = hn::Zero(d);
   auto acc_m = hn::Zero(df);
-  const auto fast_term = [&](VF32 x) HWY_ATTR {
-    x = divide_if<DF32>(scaled, x, divisor);
+  // Four vectors per step: their masses are added as a tree, and their float terms,
+  // all of one sign, by FMAs (within 3 eps of their sum) before one promotion.
+  constexpr std::size_t kStep = 4;
+  const auto step = [&](auto load, auto term) HWY_ATTR {
+    VF32 x[kStep];
+    for (std::size_t k = 0; k < kStep; ++k) x[k] = divide_if<DF32>(scaled, load(k), divisor);
+    acc_m = hn::Add(acc_m, hn::Add(hn::Add(x[0], x[1]), hn::Add(x[2], x[3])));
+    VF32 sum = term(x[0], hn::Zero(df));
+    for (std::size_t k = 1; k < kStep; ++k) sum = term(x[k], sum);
+    acc_t = hn::Add(acc_t, promoted_sum(d, sum));
+  };
+  const auto fast = [&](VF32 x, VF32 sum) HWY_ATTR {
     range.see(x);
-    acc_m = hn::Add(acc_m, x);
-    return hn::Mul(x, LogNormal(df, x));  // 0 ln 0 = 0: a finite Log times 0
+    return hn::MulAdd(x, LogNormal(df, x), sum);  // 0 ln 0 = 0: a finite Log times 0
   };
-  const auto careful_term = [&](VF32 x) HWY_ATTR {
-    valid.see(x);
-    x = divide_if<DF32>(scaled, x, divisor);
-    acc_m = hn::Add(acc_m, x);
-    return x_log_y(df, x, x);
+  const auto careful = [&](VF32 x, VF32 sum) HWY_ATTR { return hn::Add(sum, x_log_y(df, x, x)); };
+  const auto loaded = [&](std::size_t i) HWY_ATTR {
+    return [=](std::size_t k) HWY_ATTR { return hn::LoadU(df, p + i + k * lanes); };
   };
-  // Two vectors per step: their float terms are added once, then promoted.
-  const auto pair = [&](VF32 t0, VF32 t1)
-                        HWY_ATTR { acc_t = hn::Add(acc_t, promoted_sum(d, hn::Add(t0, t1))); };
   checked_blocks(
-      n, 2 * lanes,
+      n, kStep * lanes, [&](std::size_t i) HWY_ATTR { step(loaded(i), fast); },
       [&](std::size_t i) HWY_ATTR {
-        pair(fast_term(hn::LoadU(df, p + i)), fast_term(hn::LoadU(df, p + i + lanes)));
-      },
-      [&](std::size_t i) HWY_ATTR {
-        pair(careful_term(hn::LoadU(df, p + i)), careful_term(hn::LoadU(df, p + i + lanes)));
+        step(
+            [&](std::size_t k) HWY_ATTR {
+              const VF32 x = hn::LoadU(df, p + i + k * lanes);
+              valid.see(x);
+              return x;
+            },
+            careful);
       },
       [&]() HWY_ATTR { return range.ok_then_reset(df); },
       [&]() HWY_ATTR {
@@ -358,15 +401,24 @@ partial EntropyF32(const float* HWY_RESTRICT p, std::size_t n, double sp) {
         acc_m = hn::Zero(df);
       },
       [&](std::size_t i, std::size_t count) HWY_ATTR {
-        const std::size_t first = std::min(count, lanes);
-        pair(careful_term(hn::Load(df, padded(p + i, first).v)),
-             careful_term(hn::Load(df, padded(p + i + first, count - first).v)));
+        step(
+            [&](std::size_t k) HWY_ATTR {
+              const std::size_t begin = std::min(count, k * lanes);
+              const VF32 x = hn::Load(df, padded(p + i + begin, std::min(count - begin, lanes)).v);
+              valid.see(x);
+              return x;
+            },
+            careful);
       });
   partial out;
   terms.into(d, out.terms);
   mass.into(d, out.mass_p);
   if (valid.bad(df)) out.flags |= kBadP;
   return out;
+}
+
+partial EntropyF32(const float* HWY_RESTRICT p, std::size_t n, double sp) {
+  return sp != 1.0 ? entropy_f32<true>(p, n, sp) : entropy_f32<false>(p, n, sp);
 }
 
 // ---- cross entropy: sum p ln q ------------------------------------------------
@@ -384,8 +436,8 @@ partial CrossEntropyF64(const double* HWY_RESTRICT p, const double* HWY_RESTRICT
   const bool scaled_q = sq != 1.0;
   validity<DF64> valid_p(d);
   validity<DF64> valid_q(d);
-  block_range<DF64, /*kZeroOk=*/true> range_p(d);
-  block_range<DF64, /*kZeroOk=*/false> range_q(d);
+  block_class<DF64, /*kZeroOk=*/true> range_p(d);
+  block_class<DF64, /*kZeroOk=*/false> range_q(d);
   lane_sum<DF64> terms(d);
   lane_sum<DF64> mass_p(d);
   lane_sum<DF64> mass_q(d);
@@ -453,8 +505,8 @@ partial CrossEntropyF32(const float* HWY_RESTRICT p, const float* HWY_RESTRICT q
   const bool scaled_q = sq != 1.0;
   validity<DF32> valid_p(df);
   validity<DF32> valid_q(df);
-  block_range<DF32, /*kZeroOk=*/true> range_p(df);
-  block_range<DF32, /*kZeroOk=*/false> range_q(df);
+  block_class<DF32, /*kZeroOk=*/true> range_p(df);
+  block_class<DF32, /*kZeroOk=*/false> range_q(df);
   lane_sum<DP64> terms(d);
   lane_sum<DP64> mass_p(d);
   lane_sum<DP64> mass_q(d);
@@ -569,7 +621,7 @@ HWY_INLINE VF64 kl_terms(DF64 d, VF64 x, VF64 y, VF64 diff, hn::Mask<DF64>& infi
 /// kl_terms for lanes whose p, q and q/p are normal numbers, which `range_r` and
 /// the caller's ranges of p and q verify after the block: no masks.
 HWY_INLINE VF64 kl_terms_normal(DF64 d, VF64 x, VF64 y, VF64 diff,
-                                block_range<DF64, /*kZeroOk=*/false>& range_r) {
+                                block_class<DF64, /*kZeroOk=*/false>& range_r) {
   const auto r = hn::Div(y, x);
   range_r.see(r);
   const auto near = kl_is_near(d, r);
@@ -589,7 +641,7 @@ struct kl_state {
   VF64 acc_t;
   VF64 acc_p;
   hn::Mask<DF64> infinite;
-  block_range<DF64, /*kZeroOk=*/false> range_r;
+  block_class<DF64, /*kZeroOk=*/false> range_r;
   // add_fast's error bound, 2^-52 (lin + 5 log): lin sums 18 |q - p| + p + t over the
   // vectors it did not compute exactly and 17 |q - p| over those whose excess is not
   // exact, log sums p |ln r| over the former.
@@ -764,8 +816,8 @@ partial kl_f64(const double* HWY_RESTRICT p, const double* HWY_RESTRICT q, std::
   const DF64 d;
   kl_state state(d);
   kl_inputs<DF64> in(d, p, q, sp, sq);
-  block_range<DF64, /*kZeroOk=*/false> range_p(d);
-  block_range<DF64, /*kZeroOk=*/false> range_q(d);
+  block_class<DF64, /*kZeroOk=*/false> range_p(d);
+  block_class<DF64, /*kZeroOk=*/false> range_q(d);
   checked_blocks(
       n, hn::Lanes(d),
       [&](std::size_t i) HWY_ATTR {
@@ -810,8 +862,8 @@ partial KlF32(const float* HWY_RESTRICT p, const float* HWY_RESTRICT q, std::siz
   // that the subtraction of sum (q - p) needs.
   kl_state state(d);
   kl_inputs<DF32> in(df, p, q, sp, sq);
-  block_range<DF32, /*kZeroOk=*/false> range_p(df);
-  block_range<DF32, /*kZeroOk=*/false> range_q(df);
+  block_class<DF32, /*kZeroOk=*/false> range_p(df);
+  block_class<DF32, /*kZeroOk=*/false> range_q(df);
   checked_blocks(
       n, hn::Lanes(df),
       [&](std::size_t i) HWY_ATTR {
