@@ -81,19 +81,57 @@ def fit_exp(u_max: float = 0.3536, degree: int = 4, rounding=None, name: str = "
     print(f"{name}, highest coefficient first:", ", ".join(f"{c!r}{suffix}" for c in reversed(coef)))
 
 
+LN2F = mp.mpf(f32(mp.log(2)))  # ln 2 as the kernel's float constant
+
+
+def near_float_log(inv_c0: float, span: int = 4096):
+    """The float inv_c within `span` floats of inv_c0 for which ln2f - ln(inv_c) lies
+    closest to a float, and that float: the kernel's fma(e, ln2f, T) is then T - ln2f,
+    exact, for e = -1, and equals -ln(inv_c) to within the returned error."""
+    best = None
+    x = np.float32(inv_c0)
+    for _ in range(span):
+        x = np.nextafter(x, np.float32(0))
+    for _ in range(2 * span + 1):
+        v = LN2F - mp.log(mp.mpf(float(x)))
+        t = f32(v)
+        err = abs(mp.mpf(t) - v)
+        if best is None or err < best[2]:
+            best = (float(x), t, err)
+        x = np.nextafter(x, np.float32(2))
+    return best
+
+
+def log_table():
+    """(1/c, the table's log entry, r at the interval's ends) of the 32 intervals of z in
+    [0.75, 1.5), in the order of their index, bits 22..18 of z: [1 + j/32, 1 + (j + 1)/32)
+    for j < 16, where the entry is -ln(1/c) and the exponent k of x = 2^k z is vgetexpps's
+    e; [(32 + j)/64, (33 + j)/64) for j >= 16, where k = e + 1 and the entry is
+    ln 2 - ln(1/c) with 1/c chosen to make it a float within 2^-36. c is the middle of
+    its interval, or 1 for the two that touch 1."""
+    table = []
+    for j in range(32):
+        if j < 16:
+            a, b = 1 + mp.mpf(j) / 32, 1 + mp.mpf(j + 1) / 32
+        else:
+            a, b = mp.mpf(32 + j) / 64, mp.mpf(33 + j) / 64
+        c = mp.mpf(1) if j in (0, 31) else (a + b) / 2
+        inv_c = f32(1 / c)
+        if j < 16:
+            entry = f32(-mp.log(mp.mpf(inv_c)))
+        else:
+            inv_c, entry, err = near_float_log(inv_c, 0 if j == 31 else 4096)
+            assert err < mp.mpf(2) ** -36, (j, err)
+        table.append((inv_c, entry, a * mp.mpf(inv_c) - 1, b * mp.mpf(inv_c) - 1))
+    return table
+
+
 def main() -> None:
     fit_kl()
     fit_exp()  # float lanes without the table
     fit_exp(0.02167, 1, name="exp_shifted P (table of 2^(i/16))")
     fit_exp(0.04339, 2, float, "exp_for_float P (double lanes, table of 2^(i/8))")
-    edges = [mp.mpf(0.75) + mp.mpf(i) / 64 for i in range(17)]
-    edges += [1 + mp.mpf(i) / 32 for i in range(1, 17)]
-    table = []
-    for i, (a, b) in enumerate(zip(edges, edges[1:])):
-        c = mp.mpf(1) if i in (15, 16) else (a + b) / 2
-        inv_c = f32(1 / c)
-        table.append((inv_c, f32(-mp.log(mp.mpf(inv_c))), a * mp.mpf(inv_c) - 1,
-                      b * mp.mpf(inv_c) - 1))
+    table = log_table()
     lo = min(t[2] for t in table)
     hi = max(t[3] for t in table)
     coef, worst = fit_remainder(lo, hi, 2, mp.log1p, mp.log1p, f32)

@@ -2,13 +2,14 @@
 // the style of Highway's contrib/math: per-target code, included after
 // hwy/highway.h by a kernel source compiled through foreach_target.h.
 //
-// ln x = k ln 2 + ln c + ln(1 + r), with x = 2^k z, z in [0.75, 1.5) (vgetmantps);
-// 1/c and ln c come from 32-entry tables picked by the leading bits of z (one
-// two-table permute each), r = z/c - 1 from one FMA, r in [-1/64, 1/32], and
-// ln(1 + r) = r q, q = 1 + r P(r) with a quadratic P (relative error 8.3e-9;
-// scripts/fit_fast_log.py fits them with mpmath). The two intervals around 1 have
-// c = 1, so that r = x - 1 is exact there and ln x keeps its relative precision as
-// x approaches 1. Its largest error over every normal float is 1.59 ulp.
+// ln x = k ln 2 + ln c + ln(1 + r), with x = 2^k z, z in [0.75, 1.5) (vgetmantps) and
+// k from vgetexpps; 1/c and ln c (plus ln 2 where k is vgetexpps's exponent plus one)
+// come from 32-entry tables picked by the leading bits of z (one two-table permute
+// each), r = z/c - 1 from one FMA, r in [-1/64, 1/32], and ln(1 + r) = r q, q = 1 +
+// r P(r) with a quadratic P (relative error 8.3e-9; scripts/fit_fast_log.py fits them
+// with mpmath). The two intervals around 1 have c = 1, so that r = x - 1 is exact there
+// and ln x keeps its relative precision as x approaches 1. Its largest error over every
+// positive finite float is 1.59 ulp (1.03 over the subnormals).
 //
 // It needs 16 float lanes (AVX-512). Doubles and smaller vectors use Highway's
 // Log: on AVX-512 a table-based double log with its longer polynomial measured
@@ -34,26 +35,13 @@ namespace shannon::kernels::HWY_NAMESPACE {
 namespace fast_log_detail {
 namespace hn = hwy::HWY_NAMESPACE;
 
-// 1/c and ln c (to nearest float) of the 32 intervals of z: [0.75, 1) in steps
-// of 1/64, then [1, 1.5) in steps of 1/32; c is the middle of its interval, or 1
-// for the two intervals that touch 1.
+// 1/c and the log entry of the 32 intervals of z, in the order of their index (bits
+// 22..18 of z): [1 + j/32, 1 + (j + 1)/32) for j < 16, with entry -ln(1/c) to nearest;
+// [(32 + j)/64, (33 + j)/64) for j >= 16, where x = 2^(e + 1) z, with entry ln 2 - ln(1/c),
+// 1/c chosen among the floats near it so that the entry is a float within 2^-36 (then
+// e ln 2 + entry is exact for e = -1, x in [0.75, 1)). c is the middle of its interval, or
+// 1 for the two that touch 1.
 HWY_ALIGN constexpr float kInvC[32] = {
-    1.3195875883102417F,
-    1.2929292917251587F,
-    1.2673267126083374F,
-    1.2427184581756592F,
-    1.2190476655960083F,
-    1.1962616443634033F,
-    1.174311876296997F,
-    1.1531531810760498F,
-    1.1327433586120605F,
-    1.1130434274673462F,
-    1.0940171480178833F,
-    1.0756303071975708F,
-    1.0578511953353882F,
-    1.0406503677368164F,
-    1.0240000486373901F,
-    1.0F,
     1.0F,
     0.9552238583564758F,
     0.9275362491607666F,
@@ -70,24 +58,24 @@ HWY_ALIGN constexpr float kInvC[32] = {
     0.7032967209815979F,
     0.6881720423698425F,
     0.6736842393875122F,
+    1.3199115991592407F,
+    1.2929929494857788F,
+    1.2676637172698975F,
+    1.2429590225219727F,
+    1.21868896484375F,
+    1.1966506242752075F,
+    1.1746466159820557F,
+    1.1528844833374023F,
+    1.1327764987945557F,
+    1.113232135772705F,
+    1.0938775539398193F,
+    1.0760104656219482F,
+    1.0575783252716064F,
+    1.0403575897216797F,
+    1.0237292051315308F,
+    1.0F,
 };
 HWY_ALIGN constexpr float kLogC[32] = {
-    -0.2773192524909973F,
-    -0.25691041350364685F,
-    -0.23690973222255707F,
-    -0.21730127930641174F,
-    -0.19806994497776031F,
-    -0.1792013943195343F,
-    -0.1606823354959488F,
-    -0.14250008761882782F,
-    -0.12464243918657303F,
-    -0.10709808766841888F,
-    -0.08985637873411179F,
-    -0.07290682196617126F,
-    -0.05623967573046684F,
-    -0.039845872670412064F,
-    -0.023716574534773827F,
-    0.0F,
     0.0F,
     0.045809559524059296F,
     0.0752234011888504F,
@@ -104,6 +92,22 @@ HWY_ALIGN constexpr float kLogC[32] = {
     0.3519763946533203F,
     0.37371641397476196F,
     0.39499375224113464F,
+    0.41558241844177246F,
+    0.4361875355243683F,
+    0.4559715688228607F,
+    0.4756523370742798F,
+    0.4953715205192566F,
+    0.5136206746101379F,
+    0.5321798324584961F,
+    0.5508801341056824F,
+    0.5684754848480225F,
+    0.5858795642852783F,
+    0.6034184098243713F,
+    0.6198869943618774F,
+    0.6371654868125916F,
+    0.6535826921463013F,
+    0.6696951389312744F,
+    0.6931471824645996F,
 };
 
 // P(r), lowest coefficient first.
@@ -131,14 +135,14 @@ HWY_INLINE hwy::HWY_NAMESPACE::Vec<D> LogNormal(D d, hwy::HWY_NAMESPACE::Vec<D> 
 #if HWY_TARGET <= HWY_AVX3
   if constexpr (fast_log_table(D())) {
     namespace fl = fast_log_detail;
-    const hn::RebindToSigned<D> di;
-    // The bits of x less those of 0.75 hold k in their top bits and the interval of z
-    // in the next 5 (vpermt2ps reads only the low 5 bits of its indices); vgetmantps
-    // gives z itself (0 for x = 0).
-    const auto tmp = hn::Sub(hn::BitCast(di, x), hn::Set(di, 0x3f400000));
+    // x = 2^k z, z in [0.75, 1.5) from vgetmantps, k = e or e + 1 with e = floor(log2 x)
+    // from vgetexpps (the table's entry adds the ln 2 of e + 1). The lowest bit set in x
+    // keeps e finite for x = 0 (-149) and changes no other exponent. vpermt2ps reads the
+    // low 5 bits of its indices: bits 22..18 of z.
     const hn::Vec<D> z{_mm512_getmant_ps(x.raw, _MM_MANT_NORM_p75_1p5, _MM_MANT_SIGN_zero)};
-    const auto k = hn::ConvertTo(d, hn::ShiftRight<23>(tmp));
-    const auto index = hn::ShiftRight<23 - 5>(tmp).raw;
+    const hn::Vec<D> e{_mm512_getexp_ps(
+        _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(x.raw), _mm512_set1_epi32(1))))};
+    const auto index = _mm512_srli_epi32(_mm512_castps_si512(z.raw), 23 - 5);
     const hn::Vec<D> inv_c{
         _mm512_permutex2var_ps(hn::Load(d, fl::kInvC).raw, index, hn::Load(d, fl::kInvC + 16).raw)};
     const hn::Vec<D> log_c{
@@ -148,7 +152,7 @@ HWY_INLINE hwy::HWY_NAMESPACE::Vec<D> LogNormal(D d, hwy::HWY_NAMESPACE::Vec<D> 
     p = hn::MulAdd(p, r, hn::Set(d, fl::kPoly[1]));
     p = hn::MulAdd(p, r, hn::Set(d, fl::kPoly[0]));
     const auto q = hn::MulAdd(p, r, hn::Set(d, 1.0F));  // ln(1 + r) = r q
-    const auto w = hn::MulAdd(k, hn::Set(d, 0.693147180559945309F), log_c);
+    const auto w = hn::MulAdd(e, hn::Set(d, 0.693147180559945309F), log_c);
     return hn::MulAdd(r, q, w);
   }
 #endif
