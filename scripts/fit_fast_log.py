@@ -6,7 +6,8 @@ kernels' exponential, in src/kernels/loss_kernels.cc.
 
 ln x = k ln 2 + ln c + ln(1 + r), r = z/c - 1, z in [0.75, 1.5): 32 intervals of z
 ([0.75, 1) in steps of 1/64, [1, 1.5) in steps of 1/32), c their middles but 1 for
-the two that touch 1; ln(1 + r) = r + r^2 P(r), P a quadratic fitted by least squares on
+the two that touch 1, and for z < 1 moved to the nearby float 1/c for which ln 2 - ln(1/c)
+is a float (log_table); ln(1 + r) = r + r^2 P(r), P a quadratic fitted by least squares on
 Chebyshev nodes, weighted for relative error. Prints the constants and the polynomial's
 largest relative error with its coefficients rounded to float.
 
