@@ -25,6 +25,7 @@
 #include "hwy/highway.h"
 #include "hwy/cache_control.h"
 #include "hwy/contrib/math/math-inl.h"
+#include "kernels/sum_tree-inl.h"
 // clang-format on
 
 HWY_BEFORE_NAMESPACE();
@@ -468,16 +469,6 @@ HWY_INLINE VP64 upper_doubles(DP64 dp, VF32 v) {
 #else
   return hn::PromoteTo(dp, hn::UpperHalf(hn::Half<DF32>(), v));
 #endif
-}
-
-/// The sum of K = 1, 2, 4 or 8 vectors as a balanced tree (depth log2 K).
-template <std::size_t K>
-HWY_INLINE VF32 sum_tree(const VF32* v) {
-  if constexpr (K == 1) {
-    return v[0];
-  } else {
-    return hn::Add(sum_tree<K / 2>(v), sum_tree<K / 2>(v + K / 2));
-  }
 }
 
 /// sum_tree of K vectors without element `at` of theirs (none if at >= K lanes; a skip

@@ -23,6 +23,7 @@
 #include "hwy/highway.h"
 #include "hwy/contrib/math/math-inl.h"
 #include "kernels/fast_log-inl.h"
+#include "kernels/sum_tree-inl.h"
 // clang-format on
 
 HWY_BEFORE_NAMESPACE();
@@ -366,14 +367,14 @@ partial EntropyF32(const float* HWY_RESTRICT p, std::size_t n, double sp) {
   const auto step = [&](auto load, auto term) HWY_ATTR {
     VF32 x[kStep];
     for (std::size_t k = 0; k < kStep; ++k) x[k] = divide_if<DF32>(scaled, load(k), divisor);
-    static_assert(kStep == 8, "the tree of the masses and the two chains");
-    acc_m = hn::Add(acc_m, hn::Add(hn::Add(hn::Add(x[0], x[1]), hn::Add(x[2], x[3])),
-                                   hn::Add(hn::Add(x[4], x[5]), hn::Add(x[6], x[7]))));
+    acc_m = hn::Add(acc_m, sum_tree<kStep>(x));
+    static_assert(kStep == 8, "the rounding bound above");
+    constexpr std::size_t kChain = kStep / 2;
     VF32 sum0 = term(x[0], hn::Zero(df));
-    VF32 sum1 = term(x[4], hn::Zero(df));
-    for (std::size_t k = 1; k < 4; ++k) {
+    VF32 sum1 = term(x[kChain], hn::Zero(df));
+    for (std::size_t k = 1; k < kChain; ++k) {
       sum0 = term(x[k], sum0);
-      sum1 = term(x[k + 4], sum1);
+      sum1 = term(x[k + kChain], sum1);
     }
     acc_t = hn::Add(acc_t, promoted_sum(d, hn::Add(sum0, sum1)));
   };
@@ -385,16 +386,15 @@ partial EntropyF32(const float* HWY_RESTRICT p, std::size_t n, double sp) {
   const auto loaded = [&](std::size_t i) HWY_ATTR {
     return [=](std::size_t k) HWY_ATTR { return hn::LoadU(df, p + i + k * lanes); };
   };
+  const auto seen = [&](VF32 x) HWY_ATTR {
+    valid.see(x);
+    return x;
+  };
   checked_blocks(
       n, kStep * lanes, [&](std::size_t i) HWY_ATTR { step(loaded(i), fast); },
       [&](std::size_t i) HWY_ATTR {
-        step(
-            [&](std::size_t k) HWY_ATTR {
-              const VF32 x = hn::LoadU(df, p + i + k * lanes);
-              valid.see(x);
-              return x;
-            },
-            careful);
+        const auto load = loaded(i);
+        step([&](std::size_t k) HWY_ATTR { return seen(load(k)); }, careful);
       },
       [&]() HWY_ATTR { return range.ok_then_reset(df); },
       [&]() HWY_ATTR {
@@ -411,9 +411,7 @@ partial EntropyF32(const float* HWY_RESTRICT p, std::size_t n, double sp) {
         step(
             [&](std::size_t k) HWY_ATTR {
               const std::size_t begin = std::min(count, k * lanes);
-              const VF32 x = hn::Load(df, padded(p + i + begin, std::min(count - begin, lanes)).v);
-              valid.see(x);
-              return x;
+              return seen(hn::Load(df, padded(p + i + begin, std::min(count - begin, lanes)).v));
             },
             careful);
       });
