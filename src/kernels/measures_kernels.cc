@@ -2,9 +2,10 @@
 // target (EMU128 as "scalar", SSSE3, SSE4, AVX2, AVX-512); the best one for
 // this CPU, or SHANNON_FORCE_ISA's, is chosen at run time.
 //
-// Sums: per lane, a plain double accumulator over blocks of kBlock vectors
-// (error <= kBlock eps of the block) whose totals go into a lane-wise
-// TwoSum accumulator, so the error does not grow with the length.
+// Sums: per lane, a plain double accumulator over blocks of kBlock steps of one
+// to eight vectors (one addition per step: error <= kBlock eps of the block) whose
+// totals go into a lane-wise TwoSum accumulator, so the error does not grow with
+// the length.
 #include <algorithm>
 #include <cfloat>
 #include <cmath>
@@ -102,7 +103,7 @@ struct validity {
   bool bad(D d) const { return above(d, std::numeric_limits<hn::TFromD<D>>::max()); }
 };
 
-/// Calls fast(i) for the full vectors in blocks of kBlock, then ok() says whether
+/// Calls fast(i) for the full steps in blocks of kBlock, then ok() says whether
 /// the block's results stand; if not, reset() drops them and careful(i) redoes the
 /// block; flush() follows each block. Then tail(i, count) for the remaining
 /// count < step elements, and flush().
