@@ -243,6 +243,8 @@ void expect_special_values_handled_in_long_inputs() {
                                                                      {T(1e-4), T(-0.0)},
                                                                      {T(0.99), T(0.999)},
                                                                      {std::nan(""), T(1e-4)},
+                                                                     {HUGE_VAL, T(1e-4)},
+                                                                     {-HUGE_VAL, T(1e-4)},
                                                                      {T(1e-4), HUGE_VAL},
                                                                      {T(-1e-4), T(1e-4)}}) {
     auto p = test::random_distribution<T>(n, rng, 0.0);

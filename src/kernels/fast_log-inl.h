@@ -128,7 +128,8 @@ HWY_INLINE constexpr bool fast_log_table(D d) {
 
 /// ln x within 2 ulp (asserted in kernels_test) for lanes that are normal,
 /// positive and finite; zeros and subnormals give finite values, other lanes
-/// unspecified ones.
+/// unspecified ones, NaN for negative ones (not -0), NaN and infinities where
+/// fast_log_table(d).
 template <class D>
 HWY_INLINE hwy::HWY_NAMESPACE::Vec<D> LogNormal(D d, hwy::HWY_NAMESPACE::Vec<D> x) {
   namespace hn = hwy::HWY_NAMESPACE;
@@ -137,9 +138,10 @@ HWY_INLINE hwy::HWY_NAMESPACE::Vec<D> LogNormal(D d, hwy::HWY_NAMESPACE::Vec<D> 
     namespace fl = fast_log_detail;
     // x = 2^k z, z in [0.75, 1.5) from vgetmantps, k = e or e + 1 with e = floor(log2 x)
     // from vgetexpps (the table's entry adds the ln 2 of e + 1). The lowest bit set in x
-    // keeps e finite for x = 0 (-149) and changes no other exponent. vpermt2ps reads the
-    // low 5 bits of its indices: bits 22..18 of z.
-    const hn::Vec<D> z{_mm512_getmant_ps(x.raw, _MM_MANT_NORM_p75_1p5, _MM_MANT_SIGN_zero)};
+    // keeps e finite for x = 0 (-149) and changes no other exponent, but makes +inf a
+    // NaN; z is NaN for x < 0. vpermt2ps reads the low 5 bits of its indices: bits 22..18
+    // of z.
+    const hn::Vec<D> z{_mm512_getmant_ps(x.raw, _MM_MANT_NORM_p75_1p5, _MM_MANT_SIGN_nan)};
     const hn::Vec<D> e{_mm512_getexp_ps(
         _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(x.raw), _mm512_set1_epi32(1))))};
     const auto index = _mm512_srli_epi32(_mm512_castps_si512(z.raw), 23 - 5);
