@@ -171,6 +171,48 @@ TEST_P(every_isa, float_log_is_within_2_ulp) {
   }
 }
 
+TEST_P(every_isa, double_log_is_within_4_ulp_away_from_one) {
+  // Every binade and the subnormals, densely over [0.75, 1.5) and near 1, and both sides
+  // of each table interval's ends: [0.75, 1) in steps of 1/32, [1, 1.5) of 1/16.
+  std::vector<double> x;
+  std::mt19937_64 rng(7);
+  std::uniform_real_distribution<double> exponent(-1074.0, 1024.0);
+  for (int i = 0; i < 200000; ++i) x.push_back(std::exp2(exponent(rng)));
+  for (int i = -20000; i <= 20000; ++i) x.push_back(1.0 + i * 5e-6);
+  for (double v = 0.75; v < 1.5; v = std::nextafter(v, 2.0) + 1e-5) x.push_back(v);
+  for (int i = 0; i <= 16; ++i) {
+    const double end = i <= 8 ? 0.75 + i / 32.0 : 1.0 + (i - 8) / 16.0;
+    x.insert(x.end(), {std::nextafter(end, 0.0), end, std::nextafter(end, 2.0)});
+  }
+  x.insert(x.end(), {DBL_MIN, DBL_MAX, DBL_TRUE_MIN, DBL_MIN / 3, 1.0, 0.375, 3.0});
+  std::vector<double> out(x.size());
+  kernels::log_away_from_one(x.data(), out.data(), x.size());
+  double worst = 0.0;
+  double worst_x = 0.0;
+  double worst_near = 0.0;
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    const long double exact = std::log(static_cast<long double>(x[i]));
+    const auto abs_err = static_cast<double>(std::fabs(out[i] - exact));
+    if (x[i] >= 0.96875 && x[i] < 1.0625) {
+      worst_near = std::max(worst_near, abs_err);
+      continue;
+    }
+    const double e = std::fabs(static_cast<double>(exact));
+    const double err = abs_err / (std::nextafter(e, HUGE_VAL) - e);
+    if (err > worst) {
+      worst = err;
+      worst_x = x[i];
+    }
+  }
+  EXPECT_LE(worst, 4.0) << "at x = " << worst_x;
+  EXPECT_LE(worst_near, 0x1p-56);
+
+  double zero = 0.0;
+  double zero_log = 0.0;
+  kernels::log_away_from_one(&zero, &zero_log, 1);
+  EXPECT_TRUE(std::isfinite(zero_log));
+}
+
 /// p ln(p/q) + q - p in long double, for p > 0, q > 0.
 long double exact_kl_term(long double p, long double q) {
   const long double diff = q - p;
@@ -295,6 +337,26 @@ void expect_subnormal_terms_exact() {
   const auto ce = kernels::cross_entropy(p.data(), p.data(), p.size(), 1.0, 1.0);
   EXPECT_LE(close(ce.terms, h_ref.terms), kLogTolerance<T>);
 }
+// A distribution with one value near 1 (where the double table log has only absolute
+// precision) and the rest tiny, so that the near-1 term weighs in the entropy; and
+// values just above 1.
+template <class T>
+void expect_near_one_terms_exact() {
+  const std::size_t n = 4099;
+  for (const T top : {T(1) - std::numeric_limits<T>::epsilon() * 64, T(1.03), T(0.97)}) {
+    std::vector<T> p(n, (T(1) - top) / T(n - 1));
+    if (top > 1) std::fill(p.begin(), p.end(), T(1e-9));
+    p[2050] = top;
+    SCOPED_TRACE("top = " + std::to_string(top));
+    const auto h = kernels::entropy(p.data(), n, 1.0);
+    const auto h_ref = kernels::reference::entropy(p.data(), n, 1.0);
+    EXPECT_EQ(h.flags, h_ref.flags);
+    EXPECT_LE(close(h.terms, h_ref.terms), kLogTolerance<T>);
+  }
+}
+TEST_P(every_isa, near_one_double_terms_are_exact) { expect_near_one_terms_exact<double>(); }
+TEST_P(every_isa, near_one_float_terms_are_exact) { expect_near_one_terms_exact<float>(); }
+
 TEST_P(every_isa, subnormal_double_terms_are_exact) { expect_subnormal_terms_exact<double>(); }
 TEST_P(every_isa, subnormal_float_terms_are_exact) { expect_subnormal_terms_exact<float>(); }
 

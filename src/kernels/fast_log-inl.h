@@ -113,6 +113,32 @@ HWY_ALIGN constexpr float kLogC[32] = {
 // P(r), lowest coefficient first.
 constexpr float kPoly[3] = {-0.5000013113021851F, 0.333362877368927F, -0.24372489750385284F};
 
+// The double log's 16 intervals of z, in the order of their index (bits 51..48 of z):
+// [1 + j/16, 1 + (j + 1)/16) for j < 8, with entry -ln(1/c); [0.75 + (j - 8)/32, ...)
+// for j >= 8, where x = 2^(e + 1) z, with entry ln 2 - ln(1/c). c is the interval's
+// middle, and 1/c the double near 1/c whose entry lies within 2^-59 of a double, so that
+// the entries are exact to 2^-59 (scripts/fit_fast_log.py, log_table_f64()).
+HWY_ALIGN constexpr double kInvC64[16] = {
+    0.9696969696969697, 0.9142857142857144, 0.8648648648648651, 0.8205128205123766,
+    0.780487804878049,  0.7441860465120713, 0.7111111111111114, 0.680851063829787,
+    1.3061224489787036, 1.2549019607834255, 1.2075471698122062, 1.1636363636363611,
+    1.1228070175438571, 1.0847457627118648, 1.0491803278688536, 1.0158730158730125,
+};
+HWY_ALIGN constexpr double kLogC64[16] = {
+    0.03077165866675366, 0.08961215868968704, 0.14518200984449758, 0.19782574333046088,
+    0.24783616390458094, 0.29546421289324004, 0.34092658697059286, 0.3844116989103324,
+    0.42608439531158016, 0.466089729925307,   0.504556010751662,   0.5415972824327465,
+    0.5773153650348258,  0.6118015411059925,  0.6451379613735836,  0.6773988235918095,
+};
+// ln(1 + r) = r + r^2 Q(r) for |r| <= 0.0304, Q lowest coefficient first: a Chebyshev
+// interpolation with mpmath, relative error 1.7e-17 (0.15 ulp) with these doubles.
+constexpr double kQ64[8] = {-0.49999999999999944, 0.3333333333333328,  -0.25000000001939865,
+                            0.20000000001763554,  -0.1666665610757674, 0.14285704686338085,
+                            -0.1251838849586198,  0.11127828196340643};
+// ln 2 = kLn2Hi + kLn2Lo, kLn2Hi with 32 significant bits (e kLn2Hi is exact).
+constexpr double kLn2Hi = 6.93147180369123816490e-01;
+constexpr double kLn2Lo = 1.90821492927058770002e-10;
+
 }  // namespace fast_log_detail
 
 /// Whether LogNormal uses the table for lanes of type D (else Highway's Log).
@@ -159,6 +185,50 @@ HWY_INLINE hwy::HWY_NAMESPACE::Vec<D> LogNormal(D d, hwy::HWY_NAMESPACE::Vec<D> 
   }
 #endif
   return hn::impl::Log<D, hn::Vec<D>, /*kAllowSubnormals=*/false>(d, x);
+}
+
+/// Whether LogAwayFromOne has its table for lanes of type D (AVX-512 doubles).
+template <class D>
+HWY_INLINE constexpr bool fast_log_table64(D d) {
+#if HWY_TARGET <= HWY_AVX3
+  return sizeof(hwy::HWY_NAMESPACE::TFromD<D>) == 8 && hwy::HWY_NAMESPACE::MaxLanes(d) >= 8;
+#else
+  (void)d;
+  return false;
+#endif
+}
+
+/// Where fast_log_table64(d): ln x within 4 ulp (asserted in kernels_test) for lanes
+/// that are positive and finite, zeros giving finite values, except for x in
+/// [kNearOne, 1.0625), where its absolute error is 2^-57 but its relative error
+/// unbounded; NaN for negative lanes (not -0), NaN and infinities. Elsewhere Highway's Log.
+constexpr double kNearOne = 0.96875;
+template <class D>
+HWY_INLINE hwy::HWY_NAMESPACE::Vec<D> LogAwayFromOne(D d, hwy::HWY_NAMESPACE::Vec<D> x) {
+  namespace hn = hwy::HWY_NAMESPACE;
+#if HWY_TARGET <= HWY_AVX3
+  if constexpr (fast_log_table64(D())) {
+    namespace fl = fast_log_detail;
+    // As LogNormal: x = 2^k z, z in [0.75, 1.5), k = e or e + 1 (the entry adds the ln 2).
+    const hn::Vec<D> z{_mm512_getmant_pd(x.raw, _MM_MANT_NORM_p75_1p5, _MM_MANT_SIGN_nan)};
+    const hn::Vec<D> e{_mm512_getexp_pd(
+        _mm512_castsi512_pd(_mm512_or_si512(_mm512_castpd_si512(x.raw), _mm512_set1_epi64(1))))};
+    const auto index = _mm512_srli_epi64(_mm512_castpd_si512(z.raw), 52 - 4);
+    const hn::Vec<D> inv_c{_mm512_permutex2var_pd(hn::Load(d, fl::kInvC64).raw, index,
+                                                  hn::Load(d, fl::kInvC64 + 8).raw)};
+    const hn::Vec<D> log_c{_mm512_permutex2var_pd(hn::Load(d, fl::kLogC64).raw, index,
+                                                  hn::Load(d, fl::kLogC64 + 8).raw)};
+    const auto r = hn::MulAdd(z, inv_c, hn::Set(d, -1.0));
+    auto q = hn::Set(d, fl::kQ64[7]);
+    for (int k = 6; k >= 0; --k) q = hn::MulAdd(q, r, hn::Set(d, fl::kQ64[k]));
+    const auto t = hn::MulAdd(hn::Mul(r, r), q, r);
+    // e ln2_hi + entry is exact for e = -1 (Sterbenz), where x lies in [0.75, 1).
+    const auto w =
+        hn::MulAdd(e, hn::Set(d, fl::kLn2Lo), hn::MulAdd(e, hn::Set(d, fl::kLn2Hi), log_c));
+    return hn::Add(t, w);
+  }
+#endif
+  return hn::Log(d, x);
 }
 
 // NOLINTNEXTLINE(google-readability-namespace-comments)

@@ -335,7 +335,12 @@ partial EntropyF64(const double* HWY_RESTRICT p, std::size_t n, double sp) {
   const auto divisor = hn::Set(d, sp);
   const bool scaled = sp != 1.0;
   validity<DF64> valid(d);
-  block_class<DF64, /*kZeroOk=*/true> range(d);
+  // With the table log, the sum tells as in EntropyF32, and the block's largest value
+  // whether a lane lay near 1, where the table log lacks relative precision (in a
+  // distribution, one value at most lies above 1/2).
+  constexpr bool kTable = fast_log_table64(DF64());
+  [[maybe_unused]] block_class<DF64, /*kZeroOk=*/true> range(d);
+  auto top = hn::Zero(d);
   lane_sum<DF64> terms(d);
   lane_sum<DF64> mass(d);
   auto acc_t = hn::Zero(d);
@@ -343,8 +348,14 @@ partial EntropyF64(const double* HWY_RESTRICT p, std::size_t n, double sp) {
   const auto fast = [&](std::size_t i) HWY_ATTR {
     prefetch_ahead(p + i, hn::Lanes(d));
     const auto x = divide_if<DF64>(scaled, hn::LoadU(d, p + i), divisor);
-    range.see(x);
-    acc_t = hn::MulAdd(x, LogNormal(d, x), acc_t);  // 0 ln 0 = 0: a finite Log times 0
+    // 0 ln 0 = 0: a finite log times 0.
+    if constexpr (kTable) {
+      top = hn::Max(top, x);
+      acc_t = hn::MulAdd(x, LogAwayFromOne(d, x), acc_t);
+    } else {
+      range.see(x);
+      acc_t = hn::MulAdd(x, LogNormal(d, x), acc_t);
+    }
     acc_m = hn::Add(acc_m, x);
   };
   const auto careful = [&](VF64 x) HWY_ATTR {
@@ -355,7 +366,16 @@ partial EntropyF64(const double* HWY_RESTRICT p, std::size_t n, double sp) {
   };
   checked_blocks(
       n, hn::Lanes(d), fast, [&](std::size_t i) HWY_ATTR { careful(hn::LoadU(d, p + i)); },
-      [&]() HWY_ATTR { return range.ok_then_reset(d); },
+      [&]() HWY_ATTR {
+        bool ok = false;
+        if constexpr (kTable) {
+          ok = hn::AllTrue(d, hn::And(hn::IsFinite(acc_t), hn::Lt(top, hn::Set(d, kNearOne))));
+          top = hn::Zero(d);
+        } else {
+          ok = range.ok_then_reset(d);
+        }
+        return ok;
+      },
       [&]() HWY_ATTR { acc_t = acc_m = hn::Zero(d); },
       [&]() HWY_ATTR {
         terms.add(acc_t);
@@ -665,10 +685,14 @@ HWY_INLINE VF64 kl_terms_normal(DF64 d, VF64 x, VF64 y, VF64 diff,
   range_r.see(r);
   const auto near = kl_is_near(d, r);
   if (hn::AllTrue(d, near)) return kl_near(d, x, y, diff);
-  const auto far = hn::NegMulAdd(x, LogNormal(d, r), diff);
+  const auto far = hn::NegMulAdd(x, LogAwayFromOne(d, r), diff);
   if (hn::AllFalse(d, near)) return far;
   return hn::IfThenElse(near, kl_near(d, x, y, diff), far);
 }
+
+/// Added to |ln r| in add_fast's log bound (2^-52 5 of it is 2^-56): LogAwayFromOne's
+/// absolute error near r = 1.
+constexpr double kNearOneLogBound = 1.0 / 80;
 
 /// Accumulators of the KL kernels, fed double lanes of p and q; a block's sums
 /// stay apart until flush(), so that reset() can drop them.
@@ -736,7 +760,8 @@ struct kl_state {
   /// add_normal, but a vector whose lanes are neither all near nor all far takes
   /// (q - p) - p ln(q/p) in every lane, one division and a log instead of two divisions,
   /// a log and the series, and adds what bounds its error: with r = q/p and q - p
-  /// rounded (u each), Log within 4 ulp and the FMA, u (|q - p| + p + 8 p |ln r| + t).
+  /// rounded (u each), the log within 4 ulp (or u/8 absolute for r in [kNearOne, 1.0625):
+  /// kNearOneLogBound) and the FMA, u (|q - p| + p + 8 p |ln r| + t).
   /// Only the vectors of the series (all near) keep their excess exact; the others add
   /// 33 u |q - p| (the block's plain sum) to the bound.
   HWY_INLINE void add_fast(DF64 d, VF64 x, VF64 y) {
@@ -751,14 +776,14 @@ struct kl_state {
       return;
     }
     acc_e = hn::Add(acc_e, diff);
-    const auto log_r = LogNormal(d, r);
+    const auto log_r = LogAwayFromOne(d, r);
     const auto t = hn::NegMulAdd(x, log_r, diff);
     acc_t = hn::Add(acc_t, t);
     if (hn::AllFalse(d, near)) {
       acc_lin = hn::MulAdd(hn::Abs(diff), hn::Set(d, 17.0), acc_lin);
     } else {
       acc_lin = hn::Add(acc_lin, hn::MulAdd(hn::Abs(diff), hn::Set(d, 18.0), hn::Add(x, t)));
-      acc_log = hn::MulAdd(x, hn::Abs(log_r), acc_log);
+      acc_log = hn::MulAdd(x, hn::Add(hn::Abs(log_r), hn::Set(d, kNearOneLogBound)), acc_log);
     }
   }
   HWY_INLINE bool normal_then_reset(DF64 d) { return range_r.ok_then_reset(d); }
@@ -1287,6 +1312,18 @@ unsigned InformationF32(const float* HWY_RESTRICT p, float* HWY_RESTRICT out, st
   return valid.above(d, 1.0) ? kBadP : 0U;
 }
 
+void LogAwayFromOneF64(const double* HWY_RESTRICT x, double* HWY_RESTRICT out, std::size_t n) {
+  const DF64 d;
+  const std::size_t lanes = hn::Lanes(d);
+  std::size_t i = 0;
+  for (; i + lanes <= n; i += lanes) hn::StoreU(LogAwayFromOne(d, hn::LoadU(d, x + i)), d, out + i);
+  if (i < n) {
+    padded<double> buf(x + i, n - i);
+    hn::Store(LogAwayFromOne(d, hn::Load(d, buf.v)), d, buf.v);
+    std::memcpy(out + i, buf.v, (n - i) * sizeof(double));
+  }
+}
+
 void LogNormalF32(const float* HWY_RESTRICT x, float* HWY_RESTRICT out, std::size_t n) {
   const DF32 d;
   const std::size_t lanes = hn::Lanes(d);
@@ -1328,6 +1365,7 @@ HWY_EXPORT(CrossEntropyTermsF32);
 HWY_EXPORT(KlTermsF64);
 HWY_EXPORT(KlTermsF32);
 HWY_EXPORT(LogNormalF32);
+HWY_EXPORT(LogAwayFromOneF64);
 HWY_EXPORT(Target);
 
 partial mass(const double* p, std::size_t n) {
@@ -1409,6 +1447,10 @@ unsigned kl_terms(const float* p, const float* q, double* t, double* diff, std::
 void log_normal(const float* x, float* out, std::size_t n) {
   ensure_isa();
   HWY_DYNAMIC_DISPATCH(LogNormalF32)(x, out, n);
+}
+void log_away_from_one(const double* x, double* out, std::size_t n) {
+  ensure_isa();
+  HWY_DYNAMIC_DISPATCH(LogAwayFromOneF64)(x, out, n);
 }
 std::int64_t active_target() {
   ensure_isa();
