@@ -1,6 +1,6 @@
 #!/usr/bin/python3
-"""Fits the float kernels' constants with mpmath: the table and polynomial of
-src/kernels/fast_log-inl.h (the float log), kKlPoly2 of the float KL terms in
+"""Fits the kernels' constants with mpmath: the tables and polynomials of
+src/kernels/fast_log-inl.h (the float log, and the double LogAwayFromOne, below), kKlPoly2 of the float KL terms in
 src/kernels/measures_kernels.cc, and the polynomial of exp_reduced, the float loss
 kernels' exponential, in src/kernels/loss_kernels.cc.
 
@@ -11,8 +11,14 @@ is a float (log_table); ln(1 + r) = r + r^2 P(r), P a quadratic fitted by least 
 Chebyshev nodes, weighted for relative error. Prints the constants and the polynomial's
 largest relative error with its coefficients rounded to float.
 
+The double log: 16 intervals ([0.75, 1) in steps of 1/32, [1, 1.5) of 1/16), c their
+middles, 1/c moved to the nearby double whose entry lies within 2^-59 of a double
+(log_table_f64); ln(1 + r) = r + r^2 Q(r), Q of degree 7 rounded to double.
+
     /usr/bin/python3 scripts/fit_fast_log.py
 """
+import math
+
 import mpmath as mp
 import numpy as np
 
@@ -127,6 +133,34 @@ def log_table():
     return table
 
 
+def log_table_f64(span: int = 4000):
+    """(1/c, the entry, r at the interval's ends) of the double log's 16 intervals of z in
+    [0.75, 1.5) (LogAwayFromOne), in the order of their index, bits 51..48 of z:
+    [1 + j/16, 1 + (j + 1)/16) for j < 8, entry -ln(1/c); [0.75 + (j - 8)/32, ...) for
+    j >= 8, entry ln 2 - ln(1/c). c is the middle of its interval, and 1/c the double
+    within `span` doubles of it whose entry lies closest to a double (within 2^-59)."""
+    ln2 = mp.log(2)
+    table = []
+    for j in range(16):
+        if j < 8:
+            a, add = 1 + mp.mpf(j) / 16, 0
+            b = a + mp.mpf(1) / 16
+        else:
+            a, add = mp.mpf(0.75) + mp.mpf(j - 8) / 32, ln2
+            b = a + mp.mpf(1) / 32
+        x0 = float(2 / (a + b))
+        best = None
+        for k in range(-span, span + 1):
+            inv_c = x0 + k * math.ulp(x0)
+            v = add - mp.log(mp.mpf(inv_c))
+            err = abs(v - mp.mpf(float(v)))
+            if best is None or err < best[2]:
+                best = (inv_c, float(v), err)
+        assert best[2] < mp.mpf(2) ** -59, (j, best[2])
+        table.append((best[0], best[1], a * mp.mpf(best[0]) - 1, b * mp.mpf(best[0]) - 1))
+    return table
+
+
 def main() -> None:
     fit_kl()
     fit_exp()  # float lanes without the table
@@ -140,6 +174,13 @@ def main() -> None:
     print("kInvC:", ", ".join(f"{t[0]!r}F" for t in table))
     print("kLogC:", ", ".join(f"{t[1]!r}F" for t in table))
     print("kPoly:", ", ".join(f"{c!r}F" for c in coef))
+    table = log_table_f64()
+    r_max = max(max(abs(t[2]), abs(t[3])) for t in table)
+    coef, worst = fit_remainder(-r_max, r_max, 7, mp.log1p, mp.log1p, float)
+    print(f"double: |r| <= {float(r_max):.4g}; max relative error of r + r^2 Q(r): {float(worst):.3g}")
+    print("kInvC64:", ", ".join(f"{t[0]!r}" for t in table))
+    print("kLogC64:", ", ".join(f"{t[1]!r}" for t in table))
+    print("kQ64:", ", ".join(f"{c!r}" for c in coef))
 
 
 if __name__ == "__main__":
