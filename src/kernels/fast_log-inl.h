@@ -25,6 +25,7 @@
 #define SHANNON_KERNELS_FAST_LOG_INL_H_
 #endif
 
+#include <cstddef>
 #include <cstdint>
 
 #include "hwy/contrib/math/math-inl.h"
@@ -152,6 +153,53 @@ HWY_INLINE constexpr bool fast_log_table(D d) {
 #endif
 }
 
+#if HWY_TARGET <= HWY_AVX3
+namespace fast_log_detail {
+/// x = 2^k z and the table entries of z's interval (AVX-512, 512-bit vectors).
+template <class D>
+struct reduced {
+  hwy::HWY_NAMESPACE::Vec<D> z;      // in [0.75, 1.5), NaN for x < 0
+  hwy::HWY_NAMESPACE::Vec<D> e;      // floor(log2 x): k = e, or e + 1 (the entry adds ln 2)
+  hwy::HWY_NAMESPACE::Vec<D> inv_c;  // 1/c
+  hwy::HWY_NAMESPACE::Vec<D> log_c;  // the log entry
+};
+
+/// z from vgetmant, e from vgetexp of x with its lowest bit set (finite for x = 0: -149
+/// or -1074; no other exponent changes, but +inf becomes a NaN), and the entries of the
+/// two-register tables (32 floats or 16 doubles) that vpermt2ps/pd pick by the low 5 or 4
+/// bits of the index: the leading fraction bits of z.
+template <class D>
+HWY_INLINE reduced<D> reduce(D d, hwy::HWY_NAMESPACE::Vec<D> x,
+                             const hwy::HWY_NAMESPACE::TFromD<D>* inv_table,
+                             const hwy::HWY_NAMESPACE::TFromD<D>* log_table) {
+  namespace hn = hwy::HWY_NAMESPACE;
+  using V = hn::Vec<D>;
+  const std::size_t half = hn::Lanes(d);
+  if constexpr (sizeof(hn::TFromD<D>) == 4) {
+    const V z{_mm512_getmant_ps(x.raw, _MM_MANT_NORM_p75_1p5, _MM_MANT_SIGN_nan)};
+    const V e{_mm512_getexp_ps(
+        _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(x.raw), _mm512_set1_epi32(1))))};
+    const auto index = _mm512_srli_epi32(_mm512_castps_si512(z.raw), 23 - 5);
+    return {z, e,
+            V{_mm512_permutex2var_ps(hn::Load(d, inv_table).raw, index,
+                                     hn::Load(d, inv_table + half).raw)},
+            V{_mm512_permutex2var_ps(hn::Load(d, log_table).raw, index,
+                                     hn::Load(d, log_table + half).raw)}};
+  } else {
+    const V z{_mm512_getmant_pd(x.raw, _MM_MANT_NORM_p75_1p5, _MM_MANT_SIGN_nan)};
+    const V e{_mm512_getexp_pd(
+        _mm512_castsi512_pd(_mm512_or_si512(_mm512_castpd_si512(x.raw), _mm512_set1_epi64(1))))};
+    const auto index = _mm512_srli_epi64(_mm512_castpd_si512(z.raw), 52 - 4);
+    return {z, e,
+            V{_mm512_permutex2var_pd(hn::Load(d, inv_table).raw, index,
+                                     hn::Load(d, inv_table + half).raw)},
+            V{_mm512_permutex2var_pd(hn::Load(d, log_table).raw, index,
+                                     hn::Load(d, log_table + half).raw)}};
+  }
+}
+}  // namespace fast_log_detail
+#endif
+
 /// ln x within 2 ulp (asserted in kernels_test) for lanes that are normal,
 /// positive and finite; zeros and subnormals give finite values, other lanes
 /// unspecified ones, NaN for negative ones (not -0), NaN and infinities where
@@ -162,19 +210,7 @@ HWY_INLINE hwy::HWY_NAMESPACE::Vec<D> LogNormal(D d, hwy::HWY_NAMESPACE::Vec<D> 
 #if HWY_TARGET <= HWY_AVX3
   if constexpr (fast_log_table(D())) {
     namespace fl = fast_log_detail;
-    // x = 2^k z, z in [0.75, 1.5) from vgetmantps, k = e or e + 1 with e = floor(log2 x)
-    // from vgetexpps (the table's entry adds the ln 2 of e + 1). The lowest bit set in x
-    // keeps e finite for x = 0 (-149) and changes no other exponent, but makes +inf a
-    // NaN; z is NaN for x < 0. vpermt2ps reads the low 5 bits of its indices: bits 22..18
-    // of z.
-    const hn::Vec<D> z{_mm512_getmant_ps(x.raw, _MM_MANT_NORM_p75_1p5, _MM_MANT_SIGN_nan)};
-    const hn::Vec<D> e{_mm512_getexp_ps(
-        _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(x.raw), _mm512_set1_epi32(1))))};
-    const auto index = _mm512_srli_epi32(_mm512_castps_si512(z.raw), 23 - 5);
-    const hn::Vec<D> inv_c{
-        _mm512_permutex2var_ps(hn::Load(d, fl::kInvC).raw, index, hn::Load(d, fl::kInvC + 16).raw)};
-    const hn::Vec<D> log_c{
-        _mm512_permutex2var_ps(hn::Load(d, fl::kLogC).raw, index, hn::Load(d, fl::kLogC + 16).raw)};
+    const auto [z, e, inv_c, log_c] = fl::reduce(d, x, fl::kInvC, fl::kLogC);
     const auto r = hn::MulAdd(z, inv_c, hn::Set(d, -1.0F));
     auto p = hn::Set(d, fl::kPoly[2]);
     p = hn::MulAdd(p, r, hn::Set(d, fl::kPoly[1]));
@@ -209,15 +245,7 @@ HWY_INLINE hwy::HWY_NAMESPACE::Vec<D> LogAwayFromOne(D d, hwy::HWY_NAMESPACE::Ve
 #if HWY_TARGET <= HWY_AVX3
   if constexpr (fast_log_table64(D())) {
     namespace fl = fast_log_detail;
-    // As LogNormal: x = 2^k z, z in [0.75, 1.5), k = e or e + 1 (the entry adds the ln 2).
-    const hn::Vec<D> z{_mm512_getmant_pd(x.raw, _MM_MANT_NORM_p75_1p5, _MM_MANT_SIGN_nan)};
-    const hn::Vec<D> e{_mm512_getexp_pd(
-        _mm512_castsi512_pd(_mm512_or_si512(_mm512_castpd_si512(x.raw), _mm512_set1_epi64(1))))};
-    const auto index = _mm512_srli_epi64(_mm512_castpd_si512(z.raw), 52 - 4);
-    const hn::Vec<D> inv_c{_mm512_permutex2var_pd(hn::Load(d, fl::kInvC64).raw, index,
-                                                  hn::Load(d, fl::kInvC64 + 8).raw)};
-    const hn::Vec<D> log_c{_mm512_permutex2var_pd(hn::Load(d, fl::kLogC64).raw, index,
-                                                  hn::Load(d, fl::kLogC64 + 8).raw)};
+    const auto [z, e, inv_c, log_c] = fl::reduce(d, x, fl::kInvC64, fl::kLogC64);
     const auto r = hn::MulAdd(z, inv_c, hn::Set(d, -1.0));
     auto q = hn::Set(d, fl::kQ64[7]);
     for (int k = 6; k >= 0; --k) q = hn::MulAdd(q, r, hn::Set(d, fl::kQ64[k]));

@@ -1312,28 +1312,26 @@ unsigned InformationF32(const float* HWY_RESTRICT p, float* HWY_RESTRICT out, st
   return valid.above(d, 1.0) ? kBadP : 0U;
 }
 
-void LogAwayFromOneF64(const double* HWY_RESTRICT x, double* HWY_RESTRICT out, std::size_t n) {
-  const DF64 d;
+/// out[i] = f(d, x[i]) by vectors of D (the tail through a padded buffer).
+template <class D, class F>
+HWY_INLINE void map_lanes(D d, const hn::TFromD<D>* HWY_RESTRICT x, hn::TFromD<D>* HWY_RESTRICT out,
+                          std::size_t n, F f) {
   const std::size_t lanes = hn::Lanes(d);
   std::size_t i = 0;
-  for (; i + lanes <= n; i += lanes) hn::StoreU(LogAwayFromOne(d, hn::LoadU(d, x + i)), d, out + i);
+  for (; i + lanes <= n; i += lanes) hn::StoreU(f(d, hn::LoadU(d, x + i)), d, out + i);
   if (i < n) {
-    padded<double> buf(x + i, n - i);
-    hn::Store(LogAwayFromOne(d, hn::Load(d, buf.v)), d, buf.v);
-    std::memcpy(out + i, buf.v, (n - i) * sizeof(double));
+    padded<hn::TFromD<D>> buf(x + i, n - i);
+    hn::Store(f(d, hn::Load(d, buf.v)), d, buf.v);
+    std::memcpy(out + i, buf.v, (n - i) * sizeof(hn::TFromD<D>));
   }
 }
 
+void LogAwayFromOneF64(const double* HWY_RESTRICT x, double* HWY_RESTRICT out, std::size_t n) {
+  map_lanes(DF64(), x, out, n, [](DF64 d, VF64 v) HWY_ATTR { return LogAwayFromOne(d, v); });
+}
+
 void LogNormalF32(const float* HWY_RESTRICT x, float* HWY_RESTRICT out, std::size_t n) {
-  const DF32 d;
-  const std::size_t lanes = hn::Lanes(d);
-  std::size_t i = 0;
-  for (; i + lanes <= n; i += lanes) hn::StoreU(LogNormal(d, hn::LoadU(d, x + i)), d, out + i);
-  if (i < n) {
-    padded<float> buf(x + i, n - i);
-    hn::Store(LogNormal(d, hn::Load(d, buf.v)), d, buf.v);
-    std::memcpy(out + i, buf.v, (n - i) * sizeof(float));
-  }
+  map_lanes(DF32(), x, out, n, [](DF32 d, VF32 v) HWY_ATTR { return LogNormal(d, v); });
 }
 
 std::int64_t Target() { return HWY_TARGET; }
