@@ -406,14 +406,15 @@ constexpr std::size_t kFastBlock = 8;
 // that the running max is seldom raised.
 constexpr std::size_t kWarmUp = 4096;
 // Pass 1 prefetches the next row of rows up to this length, and elsewhere kAhead floats
-// ahead: the hardware prefetcher alone leaves a core that computes between its loads
-// waiting for memory (two threads, slow host: [4096, 32768] forward 33.5 -> 20.6 ms).
+// (kPrefetchAhead bytes) ahead (two threads, slow host: [4096, 32768] forward 33.5 ->
+// 20.6 ms).
 constexpr std::size_t kPrefetchRow = 8192;
-constexpr std::size_t kAhead = 512;
+constexpr std::size_t kAhead = kPrefetchAhead / sizeof(float);
 
 /// Prefetches the line of p for writing: a fresh gradient is read for ownership before
 /// it is written ([4096, 32768] forward+backward 55 -> 44 ms, [65536, 1000] 25 -> 23.5 ms).
 HWY_INLINE void prefetch_write(const float* p) { __builtin_prefetch(p, 1, 3); }
+
 // Pass 1 stores and sums exp(d) 2^kExpOffset, so that exp(d) down to 2^-190 stays a
 // normal float: a gradient e F (F <= |a|) is exact down to the subnormals for |a| < 1e12.
 // exp(d) for d <= kExpFloor (2^-191 and below) is flushed to 0.

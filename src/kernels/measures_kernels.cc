@@ -36,15 +36,10 @@ constexpr std::size_t kBlock = 32;
 constexpr std::size_t kMaxDoubles = HWY_MAX_BYTES / sizeof(double);
 constexpr std::size_t kMaxFloats = HWY_MAX_BYTES / sizeof(float);
 
-/// How far ahead of its step a fast path prefetches its inputs. The hardware prefetcher
-/// alone leaves a core that computes between its loads waiting for memory (entropy f32
-/// of 1e8 on one core: 48 ms without, 31 ms with 2 KB; 1 KB and 4 KB were slower).
-constexpr std::size_t kAhead = 2048;
-
-/// Prefetches the cache lines kAhead bytes after those of p[0, count).
+/// Prefetches the cache lines kPrefetchAhead bytes after those of p[0, count).
 template <class T>
 HWY_INLINE void prefetch_ahead(const T* p, std::size_t count) {
-  const char* ahead = reinterpret_cast<const char*>(p) + kAhead;
+  const char* ahead = reinterpret_cast<const char*>(p) + kPrefetchAhead;
   for (std::size_t b = 0; b < count * sizeof(T); b += 64) hwy::Prefetch(ahead + b);
 }
 
