@@ -409,8 +409,9 @@ TEST(byte_entropy, counts_do_not_depend_on_the_thread_count_and_add_up) {
 }
 
 TEST(byte_entropy, counts_of_few_distinct_values_match_the_reference) {
-  // Blocks of few distinct values are counted by pairs of bytes: text-like bytes, a run,
-  // random blocks between them, an odd length and an odd start.
+  // Blocks of few distinct values are counted by pairs of bytes, others by single bytes:
+  // text-like bytes (pairs), a run of one value and random bytes (singles) between them,
+  // an odd length and an odd start.
   std::mt19937_64 rng(34);
   std::vector<std::byte> data(7'340'045);
   std::geometric_distribution<unsigned> letter(0.15);
