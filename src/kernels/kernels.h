@@ -133,6 +133,9 @@ inline constexpr int kKlSeriesTerms = 9;
 /// kKlFloatTermError t + kKlFloatTermUnderflow (terms below the normal floats).
 inline constexpr double kKlFloatTermError = 8.0 * 0x1p-24;
 inline constexpr double kKlFloatTermUnderflow = 0x1p-148;
+/// Error bound of the sum of two float KL terms added in float, relative to the sum: their
+/// own error and one rounding (sums below the normal floats are exact).
+inline constexpr double kKlFloatPairError = kKlFloatTermError + 0x1p-24 * (1 + kKlFloatTermError);
 /// Error bound of the excess of kl_divergence_fast (float), relative to sum p + sum q.
 inline constexpr double kKlFloatExcessError = 1e-14;
 
