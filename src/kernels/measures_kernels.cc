@@ -597,15 +597,14 @@ partial CrossEntropyF32(const float* HWY_RESTRICT p, const float* HWY_RESTRICT q
     acc_q = hn::Add(acc_q, y);
     return x_log_y(df, x, y);
   };
-  // Two vectors per step: their float terms are added once, then promoted.
-  const auto pair = [&](VF32 t0, VF32 t1)
-                        HWY_ATTR { acc_t = hn::Add(acc_t, promoted_sum(d, hn::Add(t0, t1))); };
+  // Each vector's terms promoted: adding two vectors' in float first (one conversion per
+  // pair) ran faster in cache but slower from memory on the Intel host, 27.5 against 24.2
+  // ms for 1e8 on two threads (52.6 against 45.9 on one).
+  const auto add_term = [&](VF32 t) HWY_ATTR { acc_t = hn::Add(acc_t, promoted_sum(d, t)); };
   checked_blocks(
-      n, 2 * lanes, [&](std::size_t i) HWY_ATTR { pair(fast_term(i), fast_term(i + lanes)); },
-      [&](std::size_t i) HWY_ATTR {
-        pair(careful_term(hn::LoadU(df, p + i), hn::LoadU(df, q + i)),
-             careful_term(hn::LoadU(df, p + i + lanes), hn::LoadU(df, q + i + lanes)));
-      },
+      n, lanes, [&](std::size_t i) HWY_ATTR { add_term(fast_term(i)); },
+      [&](std::size_t i)
+          HWY_ATTR { add_term(careful_term(hn::LoadU(df, p + i), hn::LoadU(df, q + i))); },
       [&]() HWY_ATTR {
         const bool ok_p = range_p.ok_then_reset(df);
         return range_q.ok_then_reset(df) && ok_p;
@@ -622,11 +621,8 @@ partial CrossEntropyF32(const float* HWY_RESTRICT p, const float* HWY_RESTRICT q
         acc_p = acc_q = zero;
       },
       [&](std::size_t i, std::size_t count) HWY_ATTR {
-        const std::size_t first = std::min(count, lanes);
-        pair(careful_term(hn::Load(df, padded(p + i, first).v),
-                          hn::Load(df, padded(q + i, first).v)),
-             careful_term(hn::Load(df, padded(p + i + first, count - first).v),
-                          hn::Load(df, padded(q + i + first, count - first).v)));
+        add_term(careful_term(hn::Load(df, padded(p + i, count).v),
+                              hn::Load(df, padded(q + i, count).v)));
       });
   partial out;
   terms.into(d, out.terms);
