@@ -352,6 +352,11 @@ void expect_near_one_terms_exact() {
     const auto h_ref = kernels::reference::entropy(p.data(), n, 1.0);
     EXPECT_EQ(h.flags, h_ref.flags);
     EXPECT_LE(close(h.terms, h_ref.terms), kLogTolerance<T>);
+    // Cross entropy takes ln q from the same logs.
+    const auto c = kernels::cross_entropy(p.data(), p.data(), n, 1.0, 1.0);
+    const auto c_ref = kernels::reference::cross_entropy(p.data(), p.data(), n, 1.0, 1.0);
+    EXPECT_EQ(c.flags, c_ref.flags);
+    EXPECT_LE(close(c.terms, c_ref.terms), kLogTolerance<T>);
   }
 }
 TEST_P(every_isa, near_one_double_terms_are_exact) { expect_near_one_terms_exact<double>(); }

@@ -16,9 +16,9 @@
 // cubic P (one more FMA) was 6% slower in the entropy kernel.
 //
 // LogAwayFromOne is the same reduction for 8 double lanes, with 16-entry tables and a
-// degree-7 Q, for entropy and KL's far terms: on an Intel host it runs far faster than
-// Highway's double Log and its division (on the AMD host, whose divisions are cheap, a
-// table log had measured no faster).
+// degree-7 Q, for entropy, cross entropy and KL's far terms: on an Intel host it runs far faster
+// than Highway's double Log and its division (on the AMD host, whose divisions are cheap, a table
+// log had measured no faster).
 
 // Per-target include guard, as Highway's own -inl.h headers have.
 #if defined(SHANNON_KERNELS_FAST_LOG_INL_H_) == defined(HWY_TARGET_TOGGLE)

@@ -505,6 +505,10 @@ partial CrossEntropyF64(const double* HWY_RESTRICT p, const double* HWY_RESTRICT
   auto acc_p = zero;
   auto acc_q = zero;
   auto infinite = hn::FirstN(d, 0);
+  // With the double table log, a block whose largest q reaches kNearOne takes the careful
+  // path, as in EntropyF64 (a distribution has at most one value above 1/2).
+  constexpr bool kTable = fast_log_table64(DF64());
+  auto top = zero;
   const auto fast = [&](std::size_t i) HWY_ATTR {
     prefetch_ahead(p + i, hn::Lanes(d));
     prefetch_ahead(q + i, hn::Lanes(d));
@@ -512,7 +516,12 @@ partial CrossEntropyF64(const double* HWY_RESTRICT p, const double* HWY_RESTRICT
     const auto y = divide_if<DF64>(scaled_q, hn::LoadU(d, q + i), div_q);
     range_p.see_high(x);
     range_q.see(y);
-    acc_t = hn::MulAdd(x, LogNormal(d, y), acc_t);
+    if constexpr (kTable) {
+      top = hn::Max(top, y);
+      acc_t = hn::MulAdd(x, LogAwayFromOne(d, y), acc_t);
+    } else {
+      acc_t = hn::MulAdd(x, LogNormal(d, y), acc_t);
+    }
     acc_p = hn::Add(acc_p, x);
     acc_q = hn::Add(acc_q, y);
   };
@@ -531,9 +540,15 @@ partial CrossEntropyF64(const double* HWY_RESTRICT p, const double* HWY_RESTRICT
       n, hn::Lanes(d), fast,
       [&](std::size_t i) HWY_ATTR { careful(hn::LoadU(d, p + i), hn::LoadU(d, q + i)); },
       [&]() HWY_ATTR {
-        // Both reset, whatever the first says.
+        // All reset, whatever the first says.
         const bool ok_p = range_p.ok_then_reset(d);
-        return range_q.ok_then_reset(d) && ok_p;
+        const bool ok_q = range_q.ok_then_reset(d);
+        bool near_one = false;
+        if constexpr (kTable) {
+          near_one = !hn::AllTrue(d, hn::Lt(top, hn::Set(d, kNearOne)));
+          top = zero;
+        }
+        return ok_p && ok_q && !near_one;
       },
       [&]() HWY_ATTR { acc_t = acc_p = acc_q = zero; },
       [&]() HWY_ATTR {
