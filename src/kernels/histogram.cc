@@ -28,7 +28,8 @@ using tables = std::array<std::array<std::uint32_t, 256>, kTables>;
 // Bytes per pass over the 32-bit counters, so that none can overflow.
 constexpr std::size_t kPass = std::size_t{1} << 31;
 // Each block of this many bytes is counted by singles or by pairs, as its first kSample
-// bytes suggest: pairs where they hold at most kPairMaxDistinct distinct values.
+// bytes suggest: pairs where they hold at most kPairMaxDistinct distinct values and none
+// fills half of them (count_by_pairs).
 constexpr std::size_t kBlock = std::size_t{1} << 20;
 constexpr std::size_t kSample = 4096;
 constexpr int kPairMaxDistinct = 128;
