@@ -61,6 +61,15 @@ int run(int argc, char** argv) {
       register_loss_command(app),          register_explain_command(app),
       register_demo_command(app)};
 
+  // SHANNON_FORCE_ISA naming a target this build or CPU lacks is a usage error, whatever
+  // the command (--version included).
+  try {
+    (void)active_isa();
+  } catch (const invalid_option& e) {
+    fmt::print(stderr, "shannon: usage error: {}\n", e.what());
+    return kExitUsageError;
+  }
+
   try {
     std::vector<std::string> args = reversed_arguments(argc, argv);
     app.parse(args);

@@ -320,6 +320,55 @@ def test_version():
     assert re.fullmatch(r"shannon \d+\.\d+\.\d+ \(simd: [a-z0-9]+\)", out), out
 
 
+def run_on(isa, *args):
+    """Runs the CLI with SHANNON_FORCE_ISA=isa and returns the completed process."""
+    return subprocess.run(
+        [CLI, *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={**os.environ, "SHANNON_FORCE_ISA": isa},
+    )
+
+
+def available_isas():
+    """The targets the CLI offers, from its answer to an unknown one."""
+    proc = run_on("no-such-isa", "--version")
+    return proc.stderr.strip().split("available: ")[1].split(", ")
+
+
+def test_force_isa_names_the_active_target_and_keeps_results(tmp_path):
+    isas = available_isas()
+    assert "scalar" in isas
+    rng = np.random.default_rng(5)
+    p = rng.random(100_003)
+    q = rng.random(100_003)
+    np.save(tmp_path / "p.npy", p / p.sum())
+    np.save(tmp_path / "q.npy", q / q.sum())
+    values = {}
+    for isa in isas:
+        proc = run_on(isa, "--version")
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout.strip().endswith(f"(simd: {isa})")
+        proc = run_on(isa, "kl", tmp_path / "p.npy", tmp_path / "q.npy", "--json")
+        assert proc.returncode == 0, proc.stderr
+        values[isa] = json.loads(proc.stdout)["value"]
+    reference = values["scalar"]
+    for isa, value in values.items():
+        assert value == pytest.approx(reference, rel=1e-12), isa
+
+
+def test_force_isa_unknown_is_a_usage_error():
+    for args in (["--version"], ["entropy", "0.5,0.5"]):
+        proc = run_on("avx9000", *args)
+        assert proc.returncode == 2, (proc.returncode, proc.stderr)
+        assert proc.stdout == ""
+        assert proc.stderr.startswith(
+            "shannon: usage error: SHANNON_FORCE_ISA = 'avx9000' is not available here"
+        )
+        assert "available: " in proc.stderr and "scalar" in proc.stderr
+
+
 def test_help():
     out = ok("--help")
     for command in ["information", "entropy", "cross-entropy", "kl", "loss", "explain", "demo"]:
