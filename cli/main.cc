@@ -20,6 +20,12 @@ namespace {
 
 std::string version_text() { return fmt::format("shannon {} (simd: {})", version(), active_isa()); }
 
+/// Prints a usage error other than the parser's; returns its exit status.
+int usage_failure(const std::exception& e) {
+  fmt::print(stderr, "shannon: usage error: {}\n", e.what());
+  return kExitUsageError;
+}
+
 std::string usage_message(const CLI::App* /*app*/, const CLI::Error& e) {
   return fmt::format(
       "shannon: usage error: {}\nRun 'shannon --help' or 'shannon COMMAND --help'.\n", e.what());
@@ -66,8 +72,7 @@ int run(int argc, char** argv) {
   try {
     (void)active_isa();
   } catch (const invalid_option& e) {
-    fmt::print(stderr, "shannon: usage error: {}\n", e.what());
-    return kExitUsageError;
+    return usage_failure(e);
   }
 
   try {
@@ -82,8 +87,7 @@ int run(int argc, char** argv) {
       if (c.app->parsed()) c.run();
     }
   } catch (const usage_error& e) {
-    fmt::print(stderr, "shannon: usage error: {}\n", e.what());
-    return kExitUsageError;
+    return usage_failure(e);
   } catch (const error& e) {
     fmt::print(stderr, "shannon: error: {}\n", e.what());
     return kExitDataError;

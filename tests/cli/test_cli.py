@@ -15,14 +15,15 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 CLI = os.environ.get("SHANNON_CLI", str(ROOT / "build" / "bin" / "shannon"))
 
 
-def run(*args, stdin=None):
-    """Runs the CLI and returns the completed process (text mode)."""
+def run(*args, stdin=None, env=None):
+    """Runs the CLI (with `env` added to the environment) and returns the completed process."""
     return subprocess.run(
         [CLI, *map(str, args)],
         input=stdin,
         capture_output=True,
         text=True,
         timeout=30,
+        env=None if env is None else {**os.environ, **env},
     )
 
 
@@ -322,13 +323,7 @@ def test_version():
 
 def run_on(isa, *args):
     """Runs the CLI with SHANNON_FORCE_ISA=isa and returns the completed process."""
-    return subprocess.run(
-        [CLI, *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        env={**os.environ, "SHANNON_FORCE_ISA": isa},
-    )
+    return run(*args, env={"SHANNON_FORCE_ISA": isa})
 
 
 def available_isas():
