@@ -12,6 +12,7 @@
 #include <span>
 #include <vector>
 
+#include "exact.h"
 #include "shannon/shannon.h"
 
 namespace {
@@ -69,26 +70,15 @@ allocation allocated_by(F&& call) {
 }
 
 template <class T>
-std::vector<T> distribution(std::size_t n, std::uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::uniform_real_distribution<double> u(0.5, 1.5);
-  std::vector<double> x(n);
-  double sum = 0;
-  for (double& v : x) sum += v = u(rng);
-  std::vector<T> out(n);
-  std::transform(x.begin(), x.end(), out.begin(), [sum](double v) { return T(v / sum); });
-  return out;
-}
-
-template <class T>
 class allocations : public ::testing::Test {};
 using real_types = ::testing::Types<float, double>;
 TYPED_TEST_SUITE(allocations, real_types);
 
 TYPED_TEST(allocations, measures_allocate_nothing_proportional_to_the_input) {
   using T = TypeParam;
-  const auto p = distribution<T>(kElements, 1);
-  const auto q = distribution<T>(kElements, 2);
+  std::mt19937_64 rng(1);
+  const auto p = test::random_distribution<T>(kElements, rng);
+  const auto q = test::random_distribution<T>(kElements, rng);
   const std::span<const T> ps(p);
   const std::span<const T> qs(q);
   const std::vector<allocation> calls = {
@@ -103,8 +93,9 @@ TYPED_TEST(allocations, measures_allocate_nothing_proportional_to_the_input) {
 
 TYPED_TEST(allocations, row_wise_measures_allocate_only_their_results) {
   using T = TypeParam;
-  const auto p = distribution<T>(kElements, 3);
-  const auto q = distribution<T>(kElements, 4);
+  std::mt19937_64 rng(3);
+  const auto p = test::random_distribution<T>(kElements, rng);
+  const auto q = test::random_distribution<T>(kElements, rng);
   // Short rows (summed per tile) and long rows (the vector kernels, row by row).
   for (const std::size_t cols : {std::size_t{8}, std::size_t{100}, std::size_t{4096}}) {
     SCOPED_TRACE(cols);
@@ -126,7 +117,8 @@ TYPED_TEST(allocations, row_wise_measures_allocate_only_their_results) {
 
 TYPED_TEST(allocations, information_into_a_buffer_allocates_nothing_proportional) {
   using T = TypeParam;
-  const auto p = distribution<T>(kElements, 5);
+  std::mt19937_64 rng(5);
+  const auto p = test::random_distribution<T>(kElements, rng);
   std::vector<T> out(kElements);
   EXPECT_LE(allocated_by([&] { information(std::span<const T>(p), std::span<T>(out)); }).total,
             kAllowedBytes);
